@@ -1,0 +1,218 @@
+"""Frozen configuration dataclasses, one per Hydra config group.
+
+Hydra composes YAML against these schemas (registered in its ConfigStore), so a typo in a key or an
+override fails before any compute. :func:`to_config` turns a composed ``DictConfig`` into the frozen
+dataclasses; library code never sees a ``DictConfig``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Optional
+
+from mmm_geo.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A prior distribution by name (see ``mmm_geo.model.priors.PRIORS``).
+
+    ``a`` and ``b`` are the two parameters: normal/lognormal/truncnormal (loc, scale),
+    halfnormal (scale, unused), beta (concentration1, concentration0), gamma (concentration, rate),
+    fixed (value, unused).
+    """
+
+    dist: str = "normal"
+    a: float = 0.0
+    b: float = 1.0
+
+
+@dataclass(frozen=True)
+class ChannelColumns:
+    """Columns of one paid channel: spend (user currency) and optional exposure (impressions, clicks)."""
+
+    spend: str = ""
+    exposure: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the data is and which column plays which role.
+
+    ``path`` None means the embedded default dataset (a deterministic simulated panel).
+    """
+
+    path: Optional[str] = None
+    time: str = "time"
+    geo: Optional[str] = "geo"
+    kpi: str = "kpi"
+    revenue_per_kpi: Optional[str] = None
+    population: Optional[str] = None
+    channels: Dict[str, ChannelColumns] = field(default_factory=dict)
+    controls: List[str] = field(default_factory=list)
+    date_format: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class AdstockConfig:
+    """Carryover: ``kind`` from ``ADSTOCKS``; weights over ``max_lag`` periods (lag 0 included)."""
+
+    kind: str = "geometric"
+    max_lag: int = 8
+    normalize: bool = True
+    alpha: Prior = field(default_factory=lambda: Prior("beta", 2.0, 3.0))
+
+
+@dataclass(frozen=True)
+class SaturationConfig:
+    """Diminishing returns: ``kind`` from ``SATURATIONS`` (hill, logistic).
+
+    Exposure is scaled so that 1.0 is the channel's typical (mean non-zero) level per capita.
+    ``half_saturation`` is the Hill K on that scale; ``slope`` the Hill exponent;
+    ``lam`` the logistic steepness.
+    """
+
+    kind: str = "hill"
+    half_saturation: Prior = field(default_factory=lambda: Prior("lognormal", 0.0, 0.7))
+    slope: Prior = field(default_factory=lambda: Prior("fixed", 1.0, 0.0))
+    lam: Prior = field(default_factory=lambda: Prior("lognormal", 0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class PriorsConfig:
+    """Priors of the non-media parts, on the scaled KPI (per-capita KPI / its overall mean = 1).
+
+    ``media_effect``: the weekly effect of a channel at its typical exposure, as a share of the mean
+    KPI (lognormal(log 0.05, 1): median 5 %, 90 % of mass between 1 % and 26 %).
+    ``media_geo_sd``: spread of log effects across geos (0.3 = geos differ by about ±30 %).
+    """
+
+    baseline_mean: Prior = field(default_factory=lambda: Prior("normal", 1.0, 0.5))
+    baseline_sd: Prior = field(default_factory=lambda: Prior("halfnormal", 0.5, 0.0))
+    trend: Prior = field(default_factory=lambda: Prior("normal", 0.0, 0.2))
+    seasonality: Prior = field(default_factory=lambda: Prior("normal", 0.0, 0.2))
+    control: Prior = field(default_factory=lambda: Prior("normal", 0.0, 0.2))
+    control_geo_sd: Prior = field(default_factory=lambda: Prior("halfnormal", 0.1, 0.0))
+    media_effect: Prior = field(default_factory=lambda: Prior("lognormal", -3.0, 1.0))
+    media_geo_sd: Prior = field(default_factory=lambda: Prior("halfnormal", 0.3, 0.0))
+    sigma: Prior = field(default_factory=lambda: Prior("halfnormal", 0.3, 0.0))
+    nu: Prior = field(default_factory=lambda: Prior("gamma", 2.0, 0.1))
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The hierarchical model: structure switches plus priors."""
+
+    adstock: AdstockConfig = field(default_factory=AdstockConfig)
+    saturation: SaturationConfig = field(default_factory=SaturationConfig)
+    priors: PriorsConfig = field(default_factory=PriorsConfig)
+    baseline: str = "multiplicative"
+    trend_knots: int = 4
+    fourier_order: int = 2
+    period: float = 52.1775
+    controls_per_geo: bool = False
+    sigma_per_geo: bool = False
+    likelihood: str = "normal"
+    noncentered: List[str] = field(default_factory=lambda: ["media_log_effect_geo", "control_geo"])
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """NUTS settings. ``chain_method`` auto: parallel when there is a device per chain."""
+
+    chains: int = 4
+    warmup: int = 1000
+    draws: int = 1000
+    target_accept: float = 0.85
+    max_tree_depth: int = 10
+    dense_mass: bool = False
+    chain_method: str = "auto"
+    x64: bool = False
+    progress_bar: bool = True
+    ppc_batch: int = 500
+    rhat_max: float = 1.01
+    ess_min: float = 400.0
+    strict: bool = False
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """A synthetic multi-geo panel with known parameters (see ``mmm_geo.data.simulate``)."""
+
+    geos: int = 10
+    weeks: int = 104
+    channels: int = 4
+    controls: int = 2
+    seed: int = 0
+    start: str = "2023-01-02"
+    noise: float = 0.05
+    media_geo_sd: float = 0.25
+    max_lag: int = 8
+    saturation: str = "hill"
+
+
+@dataclass(frozen=True)
+class SimulateConfig:
+    """Top-level config of ``mmm-geo simulate``: the panel and the folder to write."""
+
+    simulation: SimulationConfig = field(default_factory=SimulationConfig)
+    out: str = "experiments/simulated"
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Top-level config of ``mmm-geo fit``."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    simulation: SimulationConfig = field(default_factory=SimulationConfig)
+    name: str = "default"
+    seed: int = 0
+    output_dir: Optional[str] = None
+
+
+def config_hash(cfg: Any) -> str:
+    """Stable short hash of a config dataclass (or dict), for run identity."""
+    payload = asdict(cfg) if hasattr(cfg, "__dataclass_fields__") else cfg
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _thaw(node: Any) -> None:
+    """Clear the read-only flag OmegaConf sets on frozen dataclasses, so YAML can merge in."""
+    from omegaconf import DictConfig, ListConfig
+
+    node._set_flag("readonly", None)
+    if isinstance(node, DictConfig):
+        for key in node.keys():
+            child = node._get_node(key)
+            if isinstance(child, (DictConfig, ListConfig)):
+                _thaw(child)
+
+
+def register_configs() -> None:
+    """Register the schemas in Hydra's ConfigStore (idempotent)."""
+    from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
+
+    store = ConfigStore.instance()
+    for name, cls in [("fit_schema", FitConfig), ("simulate_schema", SimulateConfig)]:
+        node = OmegaConf.structured(cls)
+        _thaw(node)
+        store.store(name=name, node=node)
+
+
+def to_config(cfg: Any, cls: type = FitConfig) -> Any:
+    """Convert a composed DictConfig (or plain dict) into the frozen dataclass ``cls``."""
+    from omegaconf import OmegaConf
+
+    try:
+        base = OmegaConf.structured(cls)
+        _thaw(base)
+        merged = OmegaConf.merge(base, cfg)
+        return OmegaConf.to_object(merged)
+    except Exception as err:  # omegaconf raises several error types with useful messages
+        raise ConfigError(f"invalid configuration: {err}") from None

@@ -1,0 +1,122 @@
+"""Long-format table (one row per geo x period) -> validated ``xarray.Dataset``.
+
+The Dataset has dims ``geo, time, channel, control`` and variables:
+
+- ``kpi`` (geo, time): the outcome in the user's units;
+- ``revenue_per_kpi`` (geo, time): 1 for a revenue KPI;
+- ``spend`` (geo, time, channel) and ``exposure`` (geo, time, channel; spend where none is given);
+- ``controls`` (geo, time, control);
+- ``population`` (geo): 1 where none is given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from mmm_geo import dims
+from mmm_geo.config import DataConfig
+from mmm_geo.data import validate as v
+from mmm_geo.errors import DataError
+
+NATIONAL = "national"
+
+
+def read_table(path: str) -> pd.DataFrame:
+    """Read CSV or Parquet; a clear error when the file is missing or unreadable."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{path}: file not found\n  fix: set data.path to an existing CSV or Parquet file")
+    try:
+        if p.suffix.lower() in (".parquet", ".pq"):
+            return pd.read_parquet(p)
+        return pd.read_csv(p)
+    except Exception as err:  # pandas raises many parser error types
+        raise DataError(f"{path}: cannot read the file ({err})\n  fix: supply a CSV or Parquet file") from None
+
+
+def load_dataset(cfg: DataConfig) -> xr.Dataset:
+    """Load ``cfg.path`` (or the embedded simulated panel when it is None) as a validated Dataset."""
+    if cfg.path is None:
+        raise DataError("data.path is not set\n  fix: give data.path=<file>, or use data=default")
+    return to_dataset(read_table(cfg.path), cfg, source=str(cfg.path))
+
+
+def _required(cfg: DataConfig) -> list[tuple[str, str]]:
+    req = [("data.time", cfg.time), ("data.kpi", cfg.kpi)]
+    if cfg.geo:
+        req.append(("data.geo", cfg.geo))
+    for name, ch in cfg.channels.items():
+        req.append((f"data.channels.{name}.spend", ch.spend))
+        if ch.exposure:
+            req.append((f"data.channels.{name}.exposure", ch.exposure))
+    req += [("data.controls", c) for c in cfg.controls]
+    for key, col in [("data.revenue_per_kpi", cfg.revenue_per_kpi), ("data.population", cfg.population)]:
+        if col:
+            req.append((key, col))
+    return req
+
+
+def to_dataset(df: pd.DataFrame, cfg: DataConfig, source: str = "<table>") -> xr.Dataset:
+    """Validate a long table and pivot it into the standard Dataset (see module docstring)."""
+    if not cfg.channels:
+        raise DataError(f"{source}: no paid channels configured\n  fix: list them under data.channels")
+    v.check_columns(df, _required(cfg), source)
+    df = df.reset_index(drop=True)
+    geo_col = cfg.geo or "__geo__"
+    if not cfg.geo:
+        df = df.assign(__geo__=NATIONAL)
+    spend_cols = [ch.spend for ch in cfg.channels.values()]
+    exp_cols = [ch.exposure for ch in cfg.channels.values() if ch.exposure]
+    extra = [c for c in (cfg.revenue_per_kpi, cfg.population) if c]
+    df = v.check_numeric(df, list(dict.fromkeys([cfg.kpi, *spend_cols, *exp_cols, *cfg.controls, *extra])),
+                         source)
+    v.check_nonnegative(df, spend_cols, source, "spend")
+    v.check_nonnegative(df, exp_cols, source, "exposure")
+    v.check_positive(df, extra, source, "value")
+    df[cfg.time] = v.parse_times(df, cfg.time, source, cfg.date_format)
+    df[geo_col] = df[geo_col].astype(str)
+    periods = v.check_panel(df, geo_col, cfg.time, source)
+    df = df.sort_values([geo_col, cfg.time])
+    geos = list(pd.unique(df[geo_col]))
+    shape = (len(geos), len(periods))
+
+    def grid(col: str) -> np.ndarray:
+        return df[col].to_numpy(dtype=float).reshape(shape)
+
+    channels = list(cfg.channels)
+    spend = np.stack([grid(c) for c in spend_cols], axis=-1)
+    exposure = np.stack([grid(ch.exposure or ch.spend) for ch in cfg.channels.values()], axis=-1)
+    controls = (np.stack([grid(c) for c in cfg.controls], axis=-1) if cfg.controls
+                else np.zeros(shape + (0,)))
+    kpi = grid(cfg.kpi)
+    v.check_kpi_varies(kpi, geos, cfg.kpi, source)
+    v.check_spend(spend, channels, spend_cols, source)
+    v.check_controls(controls, list(cfg.controls), source)
+    if cfg.population:
+        pop_grid = grid(cfg.population)
+        varying = [g for g, row in zip(geos, pop_grid) if np.ptp(row) > 0]
+        if varying:
+            v.fail(source, cfg.population, f"population changes over time in geo(s) {', '.join(varying[:8])}",
+                   "give one population per geo (e.g. the average)")
+        population = pop_grid[:, 0]
+    else:
+        population = np.ones(len(geos))
+    rpk = grid(cfg.revenue_per_kpi) if cfg.revenue_per_kpi else np.ones(shape)
+    gt, gtc, gtk = (dims.GEO, dims.TIME), (dims.GEO, dims.TIME, dims.CHANNEL), (dims.GEO, dims.TIME, dims.CONTROL)
+    return xr.Dataset(
+        {
+            "kpi": (gt, kpi),
+            "revenue_per_kpi": (gt, rpk),
+            "spend": (gtc, spend),
+            "exposure": (gtc, exposure),
+            "controls": (gtk, controls),
+            "population": ((dims.GEO,), population),
+        },
+        coords={dims.GEO: geos, dims.TIME: periods, dims.CHANNEL: channels,
+                dims.CONTROL: list(cfg.controls)},
+        attrs={"source": source, "kpi_is_revenue": int(cfg.revenue_per_kpi is None)},
+    )

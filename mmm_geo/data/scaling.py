@@ -1,0 +1,94 @@
+"""Invertible scaling of a Dataset into the O(1) arrays the model sees.
+
+- KPI: per capita, divided by its overall mean, so the scaled KPI averages 1.
+- Media exposure: per capita, divided by the channel's mean non-zero per-capita value, so 1.0 is
+  a typical week of that channel.
+- Controls: centred and divided by their standard deviation.
+
+The scaling is saved with every run (``scaling.json``) so each reported number is in user units.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import NamedTuple, Tuple
+
+import numpy as np
+import xarray as xr
+
+
+class ModelData(NamedTuple):
+    """Arrays the model is a function of (a pytree; float32 unless x64 is on).
+
+    Attributes:
+        y: scaled KPI, (geo, time).
+        media: scaled exposure, (geo, time, channel).
+        controls: standardised controls, (geo, time, control).
+    """
+
+    y: np.ndarray
+    media: np.ndarray
+    controls: np.ndarray
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """Scale factors, all in user units; see the module docstring."""
+
+    kpi_scale: float
+    media_scale: Tuple[float, ...]
+    control_mean: Tuple[float, ...]
+    control_std: Tuple[float, ...]
+
+    def to_json(self, path: Path) -> None:
+        """Write as JSON (callers write atomically)."""
+        Path(path).write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def from_json(cls, path: Path) -> "Scaling":
+        """Read what :meth:`to_json` wrote."""
+        raw = json.loads(Path(path).read_text())
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+
+
+def fit_scaling(ds: xr.Dataset) -> Scaling:
+    """Compute the scale factors of a Dataset (see module docstring)."""
+    pop = ds["population"]
+    kpi_pc = ds["kpi"] / pop
+    expo_pc = (ds["exposure"] / pop).transpose(..., "channel").values.reshape(-1, ds.sizes["channel"])
+    media_scale = [float(col[col > 0].mean()) for col in expo_pc.T]
+    ctrl = ds["controls"].values.reshape(-1, ds.sizes["control"])
+    return Scaling(
+        kpi_scale=float(kpi_pc.mean()),
+        media_scale=tuple(media_scale),
+        control_mean=tuple(float(x) for x in ctrl.mean(axis=0)),
+        control_std=tuple(float(x) for x in ctrl.std(axis=0)),
+    )
+
+
+def model_data(ds: xr.Dataset, s: Scaling, dtype=np.float32) -> ModelData:
+    """Scale a Dataset into :class:`ModelData`."""
+    pop = ds["population"].values[:, None]
+    y = ds["kpi"].values / pop / s.kpi_scale
+    media = ds["exposure"].values / pop[..., None] / np.asarray(s.media_scale)
+    controls = (ds["controls"].values - np.asarray(s.control_mean)) / np.asarray(s.control_std)
+    return ModelData(y.astype(dtype), media.astype(dtype), controls.astype(dtype))
+
+
+def kpi_units(scaled: np.ndarray, ds: xr.Dataset, s: Scaling) -> np.ndarray:
+    """Scaled KPI (..., geo, time) -> the user's KPI units (inverse of the KPI scaling)."""
+    return np.asarray(scaled) * s.kpi_scale * ds["population"].values[:, None]
+
+
+def exposure_scaled(spend: np.ndarray, ds: xr.Dataset, s: Scaling) -> np.ndarray:
+    """Spend (..., geo, time, channel) -> scaled exposure at the data's cost per exposure.
+
+    Where a channel had no spend in the data, its cost per exposure is the channel average.
+    """
+    sp, ex = ds["spend"].values, ds["exposure"].values
+    channel_cpe = sp.sum(axis=(0, 1)) / np.maximum(ex.sum(axis=(0, 1)), 1e-30)
+    cpe = np.where(ex > 0, sp / np.where(ex > 0, ex, 1.0), channel_cpe)
+    pop = ds["population"].values[:, None, None]
+    return np.asarray(spend) / cpe / pop / np.asarray(s.media_scale)

@@ -1,0 +1,164 @@
+"""Simulated multi-geo panels with known truth, and the embedded default dataset.
+
+The generator is written independently of the model code (plain NumPy, the unnormalised Hill
+curve, its own adstock loop), so a bug in ``mmm_geo.model`` cannot hide itself in the truth.
+
+Per capita, for geo g, week t and channel c::
+
+    kpi_pc[g,t] = base_g * (1 + trend_t + season_t) + sum_k gamma_k z[g,t,k]
+                  + sum_c beta[g,c] * hill(adstock(x[g,.,c]; alpha_c); K_c, s_c) + noise
+
+with ``x`` the exposure per capita in units of the channel's mean non-zero level, and
+``beta[g,c] = beta_c * exp(sd * eta[g,c])`` log-normal around the channel mean.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Dict, Tuple
+
+import numpy as np
+import pandas as pd
+
+from mmm_geo.config import ChannelColumns, DataConfig, SimulationConfig
+
+CHANNEL_NAMES = ["tv", "search", "social", "display", "radio", "print", "video", "audio",
+                 "ooh", "affiliate", "email", "podcast"]
+CONTROL_NAMES = ["price_index", "competitor", "promo", "weather", "macro"]
+
+
+def _adstock(x: np.ndarray, alpha: np.ndarray, max_lag: int) -> np.ndarray:
+    """Normalised geometric adstock over axis -2 of (geo, time, channel)."""
+    w = alpha[None, :] ** np.arange(max_lag)[:, None]
+    w = w / w.sum(axis=0)
+    out = np.zeros_like(x)
+    for lag in range(max_lag):
+        out[:, lag:, :] += w[lag] * x[:, : x.shape[1] - lag, :]
+    return out
+
+
+def _response(x: np.ndarray, p: Dict[str, np.ndarray], max_lag: int, kind: str) -> np.ndarray:
+    """Per-capita media effect (geo, time, channel) of scaled exposure ``x``."""
+    a = _adstock(x, p["alpha"], max_lag)
+    if kind == "hill":
+        sat = a ** p["slope"] / (a ** p["slope"] + p["half_saturation"] ** p["slope"])
+    else:
+        sat = (1 - np.exp(-p["lam"] * a)) / (1 + np.exp(-p["lam"] * a))
+    return p["beta_geo"][:, None, :] * sat
+
+
+def _spend(rng: np.random.Generator, cfg: SimulationConfig, pop: np.ndarray) -> np.ndarray:
+    """Spend per geo x week x channel with flighting, geo differences and dark weeks."""
+    g, t, c = cfg.geos, cfg.weeks, cfg.channels
+    weeks = np.arange(t)
+    level = rng.uniform(0.05, 0.3, size=c)                       # $ per capita per week
+    phase = rng.uniform(0, 2 * np.pi, size=c)
+    national = 1 + 0.4 * np.sin(2 * np.pi * weeks[:, None] / 52.18 + phase)
+    national = national * rng.lognormal(0, 0.35, size=(t, c))
+    dark = rng.uniform(size=(t, c)) < np.linspace(0.0, 0.25, c)  # some channels pause some weeks
+    national = np.where(dark, 0.0, national)
+    geo_factor = rng.lognormal(0, 0.4, size=(g, 1, c))
+    noise = rng.lognormal(0, 0.3, size=(g, t, c))
+    return level * national[None] * geo_factor * noise * pop[:, None, None]
+
+
+def simulate(cfg: SimulationConfig = SimulationConfig()) -> Tuple[pd.DataFrame, dict]:
+    """Generate a long table (one row per geo x week) and its truth (see module docstring).
+
+    Returns:
+        The table, with columns geo, week, revenue, population, ``<channel>_spend``,
+        ``<channel>_impressions`` and the controls; and a dict with the true parameters and the true
+        ROI, marginal ROI and contribution per channel, nationally and per geo.
+    """
+    if cfg.channels > len(CHANNEL_NAMES) or cfg.controls > len(CONTROL_NAMES):
+        raise ValueError(f"at most {len(CHANNEL_NAMES)} channels and {len(CONTROL_NAMES)} controls")
+    rng = np.random.default_rng(cfg.seed)
+    g, t, c, k = cfg.geos, cfg.weeks, cfg.channels, cfg.controls
+    geos = [f"geo_{i:02d}" for i in range(g)]
+    channels, controls = CHANNEL_NAMES[:c], CONTROL_NAMES[:k]
+    pop = np.round(np.exp(rng.uniform(np.log(2e5), np.log(5e6), size=g)))
+    spend = _spend(rng, cfg, pop)
+    cost_per_imp = rng.uniform(0.004, 0.02, size=c)
+    impressions = np.round(spend / cost_per_imp)
+    x_pc = impressions / pop[:, None, None]
+    media_unit = np.array([x_pc[..., j][x_pc[..., j] > 0].mean() for j in range(c)])
+    x = x_pc / media_unit
+
+    params = {
+        "alpha": rng.uniform(0.2, 0.7, size=c),
+        "half_saturation": rng.uniform(0.6, 1.8, size=c),
+        "slope": np.ones(c),
+        "lam": rng.uniform(0.8, 2.5, size=c),
+        "roi_target": rng.uniform(0.6, 3.5, size=c),
+    }
+    base = 10.0 * rng.lognormal(0, 0.25, size=g)                 # $ per capita per week
+    weeks = np.arange(t)
+    trend = 0.1 * weeks / 52.18
+    season = 0.08 * np.sin(2 * np.pi * weeks / 52.18) + 0.04 * np.cos(4 * np.pi * weeks / 52.18)
+    z = rng.normal(size=(g, t, k)) + 0.5 * rng.normal(size=(1, t, k))
+    gamma = rng.normal(0, 0.4, size=k)
+
+    # Choose beta_c so that the national ROI of channel c equals roi_target_c.
+    unit = dict(params, beta_geo=np.ones((g, c)))
+    eta = rng.normal(size=(g, c))
+    geo_mult = np.exp(cfg.media_geo_sd * eta)
+    sat_pop = _response(x, unit, cfg.max_lag, cfg.saturation) * geo_mult[:, None, :] * pop[:, None, None]
+    params["beta"] = params["roi_target"] * spend.sum(axis=(0, 1)) / sat_pop.sum(axis=(0, 1))
+    params["beta_geo"] = params["beta"] * geo_mult
+
+    media_pc = _response(x, params, cfg.max_lag, cfg.saturation)
+    base_pc = base[:, None] * (1 + trend + season)[None, :] + z @ gamma
+    noise = rng.normal(0, cfg.noise * base.mean(), size=(g, t))
+    revenue = (base_pc + media_pc.sum(-1) + noise) * pop[:, None]
+
+    frame = {"geo": np.repeat(geos, t), "week": np.tile(pd.date_range(cfg.start, periods=t, freq="7D"), g),
+             "revenue": revenue.ravel(), "population": np.repeat(pop, t)}
+    for j, name in enumerate(channels):
+        frame[f"{name}_spend"] = spend[..., j].ravel()
+        frame[f"{name}_impressions"] = impressions[..., j].ravel()
+    for j, name in enumerate(controls):
+        frame[name] = z[..., j].ravel()
+    truth = _truth(x, spend, pop, params, cfg, geos, channels)
+    truth["params"] = {key: np.asarray(val).tolist() for key, val in params.items()}
+    truth["params"].update(base=base.tolist(), gamma=gamma.tolist(), noise_sd=cfg.noise * float(base.mean()))
+    return pd.DataFrame(frame), truth
+
+
+def _truth(x, spend, pop, params, cfg, geos, channels) -> dict:
+    """True contribution, ROI and marginal ROI (1 % more spend everywhere), nationally and per geo."""
+    resp = _response(x, params, cfg.max_lag, cfg.saturation) * pop[:, None, None]
+    up = _response(x * 1.01, params, cfg.max_lag, cfg.saturation) * pop[:, None, None]
+    contrib, marginal, cost = resp.sum(axis=1), (up - resp).sum(axis=1), spend.sum(axis=1)
+
+    def block(cg, mg, sg):
+        return {ch: {"contribution": float(cg[j]), "spend": float(sg[j]), "roi": float(cg[j] / sg[j]),
+                     "mroi": float(mg[j] / (0.01 * sg[j]))} for j, ch in enumerate(channels)}
+
+    return {
+        "national": block(contrib.sum(0), marginal.sum(0), cost.sum(0)),
+        "geo": {geo: block(contrib[i], marginal[i], cost[i]) for i, geo in enumerate(geos)},
+        "media_total": float(resp.sum()),
+    }
+
+
+def data_config(cfg: SimulationConfig, path: str | None = None) -> DataConfig:
+    """The DataConfig that reads a simulated table (from ``path``, or in memory when None)."""
+    chans = {name: ChannelColumns(spend=f"{name}_spend", exposure=f"{name}_impressions")
+             for name in CHANNEL_NAMES[: cfg.channels]}
+    return DataConfig(path=path, time="week", geo="geo", kpi="revenue", population="population",
+                      channels=chans, controls=CONTROL_NAMES[: cfg.controls])
+
+
+def write_simulation(cfg: SimulationConfig, out: Path) -> list:
+    """Write ``data.csv``, ``truth.json`` and ``data.yaml`` (a data config for the file) into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    frame, truth = simulate(cfg)
+    data_path = out / "data.csv"
+    frame.to_csv(data_path, index=False)
+    (out / "truth.json").write_text(json.dumps(truth, indent=1))
+    dcfg = asdict(data_config(cfg, str(data_path)))
+    lines = [f"# simulated panel: {json.dumps(asdict(cfg))}", json.dumps(dcfg, indent=2)]
+    (out / "data.yaml").write_text("\n".join(lines) + "\n")
+    return [data_path, out / "truth.json", out / "data.yaml"]

@@ -1,0 +1,14 @@
+"""Dimension names shared by arrays, NumPyro plates and ArviZ traces.
+
+Every array is laid out ``(geo, time, channel)`` (controls: ``(geo, time, control)``).
+National data is one geo, so code never branches on the number of dimensions.
+"""
+
+GEO = "geo"
+TIME = "time"
+CHANNEL = "channel"
+CONTROL = "control"
+CHAIN = "chain"
+DRAW = "draw"
+FOURIER = "fourier_mode"
+KNOT = "trend_knot"

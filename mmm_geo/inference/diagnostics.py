@@ -1,0 +1,73 @@
+"""Convergence diagnostics: R-hat, bulk and tail ESS, divergences, E-BFMI."""
+
+from __future__ import annotations
+
+import sys
+from typing import Iterable, Optional
+
+import arviz as az
+import numpy as np
+import pandas as pd
+
+from mmm_geo.config import InferenceConfig
+
+
+def diagnostics_table(idata: az.InferenceData, var_names: Optional[Iterable[str]] = None) -> pd.DataFrame:
+    """One row per parameter variable: max R-hat, min bulk ESS, min tail ESS (over its elements)."""
+    names = list(var_names or idata.posterior.data_vars)
+    rhat = az.rhat(idata, var_names=names)
+    bulk = az.ess(idata, var_names=names, method="bulk")
+    tail = az.ess(idata, var_names=names, method="tail")
+    rows = []
+    for n in names:
+        rows.append({"variable": n, "size": int(idata.posterior[n].isel(chain=0, draw=0).size),
+                     "r_hat_max": float(np.nanmax(rhat[n].values)),
+                     "ess_bulk_min": float(np.nanmin(bulk[n].values)),
+                     "ess_tail_min": float(np.nanmin(tail[n].values))})
+    return pd.DataFrame(rows).set_index("variable")
+
+
+def convergence(idata: az.InferenceData, var_names: Optional[Iterable[str]] = None) -> dict:
+    """Summary numbers over all parameters: worst R-hat and ESS, divergences, BFMI per chain."""
+    table = diagnostics_table(idata, var_names)
+    bfmi = az.bfmi(idata)
+    stats = idata.sample_stats
+    return {
+        "max_rhat": float(table["r_hat_max"].max()),
+        "min_ess_bulk": float(table["ess_bulk_min"].min()),
+        "min_ess_tail": float(table["ess_tail_min"].min()),
+        "worst_rhat": str(table["r_hat_max"].idxmax()),
+        "worst_ess": str(table["ess_bulk_min"].idxmin()),
+        "divergences": int(stats["diverging"].sum()),
+        "bfmi_min": float(np.min(bfmi)),
+        "mean_leapfrog_steps": float(stats["n_steps"].mean()),
+        "chains": int(idata.posterior.sizes["chain"]),
+        "draws": int(idata.posterior.sizes["draw"]),
+    }
+
+
+def problems(conv: dict, cfg: InferenceConfig) -> list[str]:
+    """What is wrong with a fit by the configured thresholds (empty list: converged)."""
+    out = []
+    if conv["max_rhat"] > cfg.rhat_max:
+        out.append(f"max R-hat {conv['max_rhat']:.3f} > {cfg.rhat_max} ({conv['worst_rhat']})")
+    if conv["min_ess_bulk"] < cfg.ess_min:
+        out.append(f"min bulk ESS {conv['min_ess_bulk']:.0f} < {cfg.ess_min:.0f} ({conv['worst_ess']})")
+    if conv["divergences"] > 0:
+        out.append(f"{conv['divergences']} divergent transitions")
+    if conv["bfmi_min"] < 0.3:
+        out.append(f"E-BFMI {conv['bfmi_min']:.2f} < 0.3 (poor exploration of the energy)")
+    return out
+
+
+def report(table: pd.DataFrame, conv: dict, issues: list[str], stream=sys.stdout) -> None:
+    """Print the diagnostics table and a loud warning when the fit has not converged."""
+    print("\nConvergence (worst element of each parameter):", file=stream)
+    print(table.to_string(float_format=lambda x: f"{x:.3f}" if x < 10 else f"{x:.0f}"), file=stream)
+    print(f"divergences: {conv['divergences']}   E-BFMI min: {conv['bfmi_min']:.2f}   "
+          f"mean leapfrog steps: {conv['mean_leapfrog_steps']:.0f}", file=stream)
+    if issues:
+        bar = "!" * 78
+        print(f"\n{bar}\nWARNING: the fit has NOT converged:\n  - " + "\n  - ".join(issues)
+              + "\n  Do not trust these results: run longer (inference.warmup/draws), raise "
+                "inference.target_accept, or simplify the model.\n" + bar, file=sys.stderr)

@@ -1,0 +1,129 @@
+"""Posterior draws -> ArviZ InferenceData with named dims, and atomic save/load.
+
+Posterior predictive draws and the pointwise log-likelihood are computed in batches of draws, so
+memory stays bounded for many geos x weeks x draws.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Dict, Tuple
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import xarray as xr
+
+from mmm_geo import dims
+from mmm_geo.config import ModelConfig
+from mmm_geo.data.scaling import ModelData, Scaling, kpi_units
+from mmm_geo.errors import RunError
+from mmm_geo.inference.mcmc import FitResult
+from mmm_geo.model.hierarchical import model
+
+STAT_NAMES = {"diverging": "diverging", "num_steps": "n_steps", "accept_prob": "acceptance_rate",
+              "energy": "energy", "step_size": "step_size"}
+
+
+def site_dims(data: ModelData, cfg: ModelConfig) -> Dict[str, Tuple[str, ...]]:
+    """Dim names of every site, read off the model's plates (plate name = dim name)."""
+    tr = numpyro.handlers.trace(numpyro.handlers.seed(model, 0)).get_trace(
+        jax.tree.map(jnp.asarray, data), cfg, data.y)
+    out = {}
+    for name, site in tr.items():
+        if site["type"] not in ("sample", "deterministic"):
+            continue
+        shape = jnp.shape(site["value"])
+        by_dim = {f.dim: f.name for f in site.get("cond_indep_stack", [])}
+        out[name] = tuple(by_dim.get(i - len(shape), f"{name}_dim_{i}") for i in range(len(shape)))
+    return out
+
+
+def _flat(samples: Dict[str, np.ndarray]) -> Dict[str, jnp.ndarray]:
+    return {k: jnp.asarray(v.reshape((-1,) + v.shape[2:])) for k, v in samples.items()}
+
+
+def predictive_and_loglik(fit: FitResult, data: ModelData, cfg: ModelConfig, key: jax.Array,
+                          batch: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Posterior predictive y and pointwise log-likelihood (chain, draw, geo, time), scaled units."""
+    flat = _flat(fit.samples)
+    n = next(iter(flat.values())).shape[0]
+    args = (jax.tree.map(jnp.asarray, data), cfg)
+    sites = [k for k in flat if not k.startswith("y")]
+    reps, lls = [], []
+    for i, start in enumerate(range(0, n, batch)):
+        part = {k: flat[k][start:start + batch] for k in sites}
+        pred = numpyro.infer.Predictive(model, posterior_samples=part, return_sites=["y"])
+        reps.append(np.asarray(pred(jax.random.fold_in(key, i), *args)["y"]))
+        lls.append(np.asarray(numpyro.infer.log_likelihood(model, part, *args, y=args[0].y)["y"]))
+    chains, draws = fit.stats["diverging"].shape
+    shape = (chains, draws) + data.y.shape
+    return np.concatenate(reps).reshape(shape), np.concatenate(lls).reshape(shape)
+
+
+def build_trace(fit: FitResult, ds: xr.Dataset, scaling: Scaling, data: ModelData, cfg: ModelConfig,
+                key: jax.Array, batch: int, attrs: Dict[str, str]) -> az.InferenceData:
+    """Assemble the InferenceData: posterior, sample_stats, observed_data, constant_data,
+    log_likelihood and posterior_predictive, with coords geo, time, channel, control."""
+    site = site_dims(data, cfg)
+    coords = {d: ds.coords[d].values for d in (dims.GEO, dims.TIME, dims.CHANNEL, dims.CONTROL)}
+    posterior = {k: v for k, v in fit.samples.items() if k != "y"}
+    yrep, loglik = predictive_and_loglik(fit, data, cfg, key, batch)
+    stats = {STAT_NAMES[k]: v for k, v in fit.stats.items() if k in STAT_NAMES}
+    stats["lp"] = -fit.stats["potential_energy"]
+    stats["tree_depth"] = np.floor(np.log2(fit.stats["num_steps"] + 1)).astype(int)
+    gt = [dims.GEO, dims.TIME]
+    idata = az.from_dict(
+        posterior=posterior,
+        sample_stats=stats,
+        posterior_predictive={"kpi": kpi_units(yrep, ds, scaling)},
+        log_likelihood={"kpi": loglik},
+        observed_data={"kpi": ds["kpi"].values},
+        constant_data={name: ds[name].values for name in ds.data_vars if name != "kpi"},
+        coords=coords,
+        dims={**{k: list(v) for k, v in site.items()}, "kpi": gt,
+              **{name: list(ds[name].dims) for name in ds.data_vars}},
+    )
+    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    for group in idata.groups():
+        idata[group].attrs.update({"inference_library": "numpyro",
+                                   "inference_library_version": numpyro.__version__,
+                                   "created_at": stamp, **attrs})
+    return idata
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` then rename into place, so a killed run leaves no partial file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def save_trace(idata: az.InferenceData, path: Path) -> None:
+    """Write ``trace.nc`` atomically."""
+    atomic_write(path, lambda tmp: idata.to_netcdf(str(tmp), engine="h5netcdf"))
+
+
+def load_trace(path: Path) -> az.InferenceData:
+    """Read a saved trace fully into memory; a clear error if it is missing or corrupt."""
+    path = Path(path)
+    if not path.is_file():
+        raise RunError(f"{path}: no trace found\n  fix: point run= at a completed run folder")
+    try:
+        idata = az.from_netcdf(str(path), engine="h5netcdf")
+        for group in idata.groups():
+            idata[group].load()
+        return idata
+    except Exception as err:  # netCDF/HDF5 raise many error types on corrupt files
+        raise RunError(f"{path}: cannot read the trace ({err})\n  fix: re-run the fit") from None

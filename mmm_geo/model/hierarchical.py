@@ -1,0 +1,198 @@
+"""The hierarchical multi-geo MMM as a pure NumPyro function of arrays and a frozen config.
+
+On the scaled KPI ``y[g, t]`` (per capita, divided by its mean, see ``mmm_geo.data.scaling``)::
+
+    mu[g,t] = baseline_g (+|x) (trend_t + season_t) + controls[g,t] . gamma(_g)
+              + sum_c effect[g,c] * sat_c(adstock_c(media[g,:,c]))[t]
+    y[g,t] ~ Normal(mu, sigma)  or  StudentT(nu, mu, sigma)
+
+- ``baseline_g ~ Normal(baseline_mean, baseline_sd)``: geo random intercepts.
+- ``log effect[g,c] ~ Normal(media_log_effect_c, media_geo_sd_c)``: geo media effects partially
+  pooled around the channel mean (non-centred by default).
+- ``effect`` is the weekly effect at the channel's typical exposure (saturation curves are 1 at
+  exposure 1), as a share of the mean KPI. ROI follows from it and the spend (see analysis).
+
+:func:`components` is the deterministic part, reused by analysis and the optimizer with posterior
+draws, so there is one definition of the mean.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+from numpyro.infer.reparam import LocScaleReparam
+
+from mmm_geo import dims
+from mmm_geo.config import ModelConfig
+from mmm_geo.data.scaling import ModelData
+from mmm_geo.errors import ConfigError
+from mmm_geo.model import priors
+from mmm_geo.model.transforms import ADSTOCKS, SATURATIONS
+
+Params = Dict[str, jnp.ndarray]
+
+SATURATION_PARAMS = {"hill": ("half_saturation", "slope"), "logistic": ("lam",)}
+
+
+def check_config(cfg: ModelConfig) -> None:
+    """Reject unknown names before any compute."""
+    choices = [("model.adstock.kind", cfg.adstock.kind, ADSTOCKS),
+               ("model.saturation.kind", cfg.saturation.kind, SATURATIONS),
+               ("model.likelihood", cfg.likelihood, LIKELIHOODS),
+               ("model.baseline", cfg.baseline, ("additive", "multiplicative"))]
+    for key, value, allowed in choices:
+        if value not in allowed:
+            raise ConfigError(f"{key}={value!r} is unknown; use one of {sorted(allowed)}")
+    for name in ("half_saturation", "slope", "lam"):
+        priors.check_prior(f"saturation.{name}", getattr(cfg.saturation, name))
+    priors.check_prior("adstock.alpha", cfg.adstock.alpha)
+    for name, prior in vars(cfg.priors).items():
+        priors.check_prior(name, prior)
+    if cfg.adstock.max_lag < 1 or cfg.trend_knots < 0 or cfg.fourier_order < 0:
+        raise ConfigError("model.adstock.max_lag must be >= 1, trend_knots and fourier_order >= 0")
+
+
+def trend_basis(n_time: int, n_knots: int) -> np.ndarray:
+    """Piecewise-linear interpolation weights (time, knot); the trend is 0 at the first period."""
+    if n_knots == 0:
+        return np.zeros((n_time, 0))
+    knots = np.linspace(0, n_time - 1, n_knots + 1)
+    eye = np.eye(n_knots + 1)
+    basis = np.stack([np.interp(np.arange(n_time), knots, eye[k]) for k in range(n_knots + 1)], -1)
+    return basis[:, 1:]
+
+
+def fourier_basis(n_time: int, order: int, period: float, offset: int = 0) -> np.ndarray:
+    """Yearly Fourier terms (time, 2 * order): sin and cos of 2 pi k t / period, k = 1..order."""
+    t = np.arange(offset, offset + n_time)[:, None] * 2 * np.pi / period
+    k = np.arange(1, order + 1)[None, :]
+    return np.concatenate([np.sin(t * k), np.cos(t * k)], axis=-1)
+
+
+def media_response(params: Params, media: jnp.ndarray, cfg: ModelConfig) -> jnp.ndarray:
+    """Per-geo, per-channel media effect on the scaled KPI, (geo, time, channel)."""
+    ad = ADSTOCKS[cfg.adstock.kind](media, params["adstock_alpha"], cfg.adstock.max_lag,
+                                    cfg.adstock.normalize)
+    sat_args = [params[name] for name in SATURATION_PARAMS[cfg.saturation.kind]]
+    sat = SATURATIONS[cfg.saturation.kind](ad, *sat_args)
+    return jnp.exp(params["media_log_effect_geo"])[:, None, :] * sat
+
+
+def components(params: Params, data: ModelData, cfg: ModelConfig) -> Dict[str, jnp.ndarray]:
+    """Additive parts of the mean: baseline, trend, seasonality (geo, time); controls (geo, time,
+    control); media (geo, time, channel). Their sum is the mean of the scaled KPI."""
+    n_geo, n_time = data.y.shape
+    trend = jnp.asarray(trend_basis(n_time, cfg.trend_knots), data.y.dtype) @ params["trend_coef"]
+    season = (jnp.asarray(fourier_basis(n_time, cfg.fourier_order, cfg.period), data.y.dtype)
+              @ params["season_coef"])
+    base = jnp.broadcast_to(params["baseline"][:, None], (n_geo, n_time))
+    scale = base if cfg.baseline == "multiplicative" else 1.0
+    gamma = params["control_geo"] if cfg.controls_per_geo else params["control_coef"][None, :]
+    return {
+        "baseline": base,
+        "trend": scale * jnp.broadcast_to(trend, (n_geo, n_time)),
+        "seasonality": scale * jnp.broadcast_to(season, (n_geo, n_time)),
+        "controls": data.controls * gamma[:, None, :],
+        "media": media_response(params, data.media, cfg),
+    }
+
+
+def mean(parts: Dict[str, jnp.ndarray]) -> jnp.ndarray:
+    """Sum of :func:`components`, (geo, time)."""
+    return (parts["baseline"] + parts["trend"] + parts["seasonality"]
+            + parts["controls"].sum(-1) + parts["media"].sum(-1))
+
+
+LIKELIHOODS = {
+    "normal": lambda mu, sigma, nu: dist.Normal(mu, sigma),
+    "student_t": lambda mu, sigma, nu: dist.StudentT(nu, mu, sigma),
+}
+
+
+def _vector(name: str, prior, dim: str, size: int) -> jnp.ndarray:
+    """A vector site in plate ``dim``; an empty vector (no site) when ``size`` is 0."""
+    if size == 0:
+        return jnp.zeros((0,))
+    with numpyro.plate(dim, size, dim=-1):
+        return priors.sample(name, prior, (size,))
+
+
+def _sample_params(data: ModelData, cfg: ModelConfig) -> Params:
+    n_geo, n_time, n_channel = data.media.shape
+    n_control = data.controls.shape[-1]
+    pr, p = cfg.priors, {}
+    p["baseline_mean"] = priors.sample("baseline_mean", pr.baseline_mean)
+    p["baseline_sd"] = priors.sample("baseline_sd", pr.baseline_sd)
+    with numpyro.plate(dims.GEO, n_geo, dim=-1):
+        p["baseline"] = numpyro.sample("baseline", dist.Normal(p["baseline_mean"], p["baseline_sd"]))
+    p["trend_coef"] = _vector("trend_coef", pr.trend, dims.KNOT, cfg.trend_knots)
+    p["season_coef"] = _vector("season_coef", pr.seasonality, dims.FOURIER, 2 * cfg.fourier_order)
+    p["control_coef"] = _vector("control_coef", pr.control, dims.CONTROL, n_control)
+    p["control_geo"] = jnp.zeros((n_geo, n_control))
+    if cfg.controls_per_geo and n_control:
+        with numpyro.plate(dims.CONTROL, n_control, dim=-1):
+            p["control_geo_sd"] = priors.sample("control_geo_sd", pr.control_geo_sd, (n_control,))
+            with numpyro.plate(dims.GEO, n_geo, dim=-2):
+                p["control_geo"] = numpyro.sample(
+                    "control_geo", dist.Normal(p["control_coef"], p["control_geo_sd"]))
+    sat = cfg.saturation
+    with numpyro.plate(dims.CHANNEL, n_channel, dim=-1):
+        p["adstock_alpha"] = priors.sample("adstock_alpha", cfg.adstock.alpha, (n_channel,))
+        for name in SATURATION_PARAMS[sat.kind]:
+            p[name] = priors.sample(name, getattr(sat, name), (n_channel,))
+        p["media_log_effect"] = jnp.log(priors.sample("media_effect", pr.media_effect, (n_channel,)))
+        p["media_geo_sd"] = priors.sample("media_geo_sd", pr.media_geo_sd, (n_channel,))
+        with numpyro.plate(dims.GEO, n_geo, dim=-2):
+            p["media_log_effect_geo"] = numpyro.sample(
+                "media_log_effect_geo", dist.Normal(p["media_log_effect"], p["media_geo_sd"]))
+    if cfg.sigma_per_geo:
+        with numpyro.plate(dims.GEO, n_geo, dim=-1):
+            p["sigma"] = priors.sample("sigma", pr.sigma, (n_geo,))
+    else:
+        p["sigma"] = priors.sample("sigma", pr.sigma)
+    p["nu"] = priors.sample("nu", pr.nu) if cfg.likelihood == "student_t" else jnp.asarray(0.0)
+    return p
+
+
+def _model(data: ModelData, cfg: ModelConfig, y: Optional[jnp.ndarray]) -> None:
+    p = _sample_params(data, cfg)
+    mu = mean(components(p, data, cfg))
+    sigma = p["sigma"][:, None] if cfg.sigma_per_geo else p["sigma"]
+    with numpyro.plate(dims.GEO, data.y.shape[0], dim=-2), numpyro.plate(dims.TIME, data.y.shape[1], dim=-1):
+        numpyro.sample("y", LIKELIHOODS[cfg.likelihood](mu, sigma, p["nu"]), obs=y)
+
+
+def model(data: ModelData, cfg: ModelConfig, y: Optional[jnp.ndarray] = None) -> None:
+    """The NumPyro model. ``y=None`` draws from the prior predictive.
+
+    Sites named in ``cfg.noncentered`` are sampled non-centred (``LocScaleReparam``).
+    """
+    reparam = {site: LocScaleReparam(0.0) for site in cfg.noncentered}
+    with numpyro.handlers.reparam(config=reparam):
+        _model(data, cfg, y)
+
+
+def params_from_samples(samples: Dict[str, jnp.ndarray], cfg: ModelConfig,
+                        n_channel: int, n_geo: int) -> Params:
+    """Rebuild the parameter dict :func:`components` needs from posterior sample sites.
+
+    Fixed priors (no site) become their constants; works for one draw or batched along axis 0.
+    """
+    sat = cfg.saturation
+    batch = next(iter(samples.values())).shape[:1] if samples else ()
+    p = dict(samples)
+    for name in SATURATION_PARAMS[sat.kind]:
+        prior = getattr(sat, name)
+        if prior.dist == "fixed":
+            p[name] = jnp.full(batch + (n_channel,), prior.a)
+    if cfg.adstock.alpha.dist == "fixed":
+        p["adstock_alpha"] = jnp.full(batch + (n_channel,), cfg.adstock.alpha.a)
+    for name, size in (("trend_coef", cfg.trend_knots), ("season_coef", 2 * cfg.fourier_order)):
+        p.setdefault(name, jnp.zeros(batch + (size,)))
+    p.setdefault("control_coef", jnp.zeros(batch + (0,)))
+    p.setdefault("control_geo", jnp.zeros(batch + (n_geo, p["control_coef"].shape[-1])))
+    return p
