@@ -1,0 +1,55 @@
+"""Shared fixtures: tiny simulated panels and one quick saved run (fit once per session)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from mmm_geo.config import FitConfig, InferenceConfig, ModelConfig, AdstockConfig, SimulationConfig  # noqa: E402
+from mmm_geo.data.load import to_dataset  # noqa: E402
+from mmm_geo.data.simulate import data_config, simulate  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+TINY_SIM = SimulationConfig(geos=3, weeks=40, channels=2, controls=1, seed=3, max_lag=4)
+
+
+@pytest.fixture(scope="session")
+def tiny_frame():
+    """A 3-geo x 40-week x 2-channel simulated table and its truth."""
+    return simulate(TINY_SIM)
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tiny_frame):
+    return to_dataset(tiny_frame[0], data_config(TINY_SIM), "tiny")
+
+
+def quick_fit_config(sim: SimulationConfig = TINY_SIM, **infer) -> FitConfig:
+    """A FitConfig that fits ``sim`` quickly (short chains; not for conclusions)."""
+    inference = InferenceConfig(chains=2, warmup=150, draws=150, progress_bar=False, ess_min=50, **infer)
+    model = ModelConfig(adstock=AdstockConfig(max_lag=sim.max_lag))
+    return FitConfig(simulation=sim, inference=inference, model=model, name="test")
+
+
+@pytest.fixture(scope="session")
+def quick_run(tmp_path_factory):
+    """Path of a completed quick run on the tiny panel (fit once per test session)."""
+    from mmm_geo.run import fit
+
+    out = tmp_path_factory.mktemp("runs") / "quick"
+    fit(quick_fit_config(), out)
+    return out
+
+
+def shared_file(*parts: str) -> Path:
+    """A file under ../shared/data, or skip the test when it is absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.is_file():
+        pytest.skip(f"{path} not available")
+    return path
