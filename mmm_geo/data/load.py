@@ -76,8 +76,12 @@ def to_dataset(df: pd.DataFrame, cfg: DataConfig, source: str = "<table>") -> xr
                          source)
     v.check_nonnegative(df, spend_cols, source, "spend")
     v.check_nonnegative(df, exp_cols, source, "exposure")
-    v.check_positive(df, extra, source, "value")
+    if cfg.population:
+        v.check_positive(df, [cfg.population], source, "population")
+    if cfg.revenue_per_kpi:
+        v.check_positive(df, [cfg.revenue_per_kpi], source, "revenue per KPI")
     df[cfg.time] = v.parse_times(df, cfg.time, source, cfg.date_format)
+    v.check_present(df, geo_col, source)
     df[geo_col] = df[geo_col].astype(str)
     periods = v.check_panel(df, geo_col, cfg.time, source)
     df = df.sort_values([geo_col, cfg.time])
@@ -87,22 +91,23 @@ def to_dataset(df: pd.DataFrame, cfg: DataConfig, source: str = "<table>") -> xr
     def grid(col: str) -> np.ndarray:
         return df[col].to_numpy(dtype=float).reshape(shape)
 
+    rows = df.index.to_numpy().reshape(shape)  # 0-based data row of each (geo, time) cell
+
     channels = list(cfg.channels)
     spend = np.stack([grid(c) for c in spend_cols], axis=-1)
     exposure = np.stack([grid(ch.exposure or ch.spend) for ch in cfg.channels.values()], axis=-1)
     controls = (np.stack([grid(c) for c in cfg.controls], axis=-1) if cfg.controls
                 else np.zeros(shape + (0,)))
     kpi = grid(cfg.kpi)
-    v.check_kpi_varies(kpi, geos, cfg.kpi, source)
+    v.check_kpi_varies(kpi, geos, cfg.kpi, source, rows)
     v.check_spend(spend, channels, spend_cols, source)
+    with_exposure = [(name, ch.exposure) for name, ch in cfg.channels.items() if ch.exposure]
+    if with_exposure:
+        v.check_spend(np.stack([grid(col) for _, col in with_exposure], axis=-1),
+                      [name for name, _ in with_exposure], [col for _, col in with_exposure], source, "exposure")
     v.check_controls(controls, list(cfg.controls), source)
     if cfg.population:
-        pop_grid = grid(cfg.population)
-        varying = [g for g, row in zip(geos, pop_grid) if np.ptp(row) > 0]
-        if varying:
-            v.fail(source, cfg.population, f"population changes over time in geo(s) {', '.join(varying[:8])}",
-                   "give one population per geo (e.g. the average)")
-        population = pop_grid[:, 0]
+        population = v.check_constant_per_geo(grid(cfg.population), geos, cfg.population, source, rows)
     else:
         population = np.ones(len(geos))
     rpk = grid(cfg.revenue_per_kpi) if cfg.revenue_per_kpi else np.ones(shape)

@@ -17,9 +17,17 @@ _MAX_SHOWN = 8
 
 
 def _rows(index: Iterable[int]) -> str:
-    rows = [int(i) + 1 for i in index]
-    shown = ", ".join(str(r) for r in rows[:_MAX_SHOWN])
-    more = f" and {len(rows) - _MAX_SHOWN} more" if len(rows) > _MAX_SHOWN else ""
+    """'rows 3, 7-9 and 12 more' from 0-based positions (shown 1-based; runs collapsed)."""
+    rows = sorted({int(i) + 1 for i in index})
+    runs: List[List[int]] = []
+    for r in rows:
+        if runs and r == runs[-1][1] + 1:
+            runs[-1][1] = r
+        else:
+            runs.append([r, r])
+    shown = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs[:_MAX_SHOWN])
+    rest = sum(b - a + 1 for a, b in runs[_MAX_SHOWN:])
+    more = f" and {rest} more" if rest else ""
     return f"row{'s' if len(rows) > 1 else ''} {shown}{more}"
 
 
@@ -75,8 +83,16 @@ def check_positive(df: pd.DataFrame, columns: Sequence[str], source: str, what: 
     for col in columns:
         bad = df[col].to_numpy() <= 0
         if bad.any():
-            fail(source, col, f"{what} must be > 0 but is not in {_rows(np.flatnonzero(bad))}",
-                 f"correct the {what} values in those rows")
+            fail(source, col, f"{what} must be > 0 but is zero or negative in {_rows(np.flatnonzero(bad))}",
+                 f"correct those rows (every {what} must be a positive number)")
+
+
+def check_present(df: pd.DataFrame, column: str, source: str) -> None:
+    """A label column (the geo) must have a value in every row: a blank would become a geo of its own."""
+    missing = df[column].isna().to_numpy() | (df[column].astype(str).str.strip() == "").to_numpy()
+    if missing.any():
+        fail(source, column, f"missing values in {_rows(np.flatnonzero(missing))}",
+             "fill in the geo of those rows (or remove them); mmm_geo never guesses it")
 
 
 def parse_times(df: pd.DataFrame, column: str, source: str, fmt: str | None) -> pd.Series:
@@ -93,9 +109,19 @@ def parse_times(df: pd.DataFrame, column: str, source: str, fmt: str | None) -> 
     return times
 
 
+def _calendar_regular(periods: pd.DatetimeIndex) -> bool:
+    """Whole-month steps (monthly, quarterly) on the same day or all on month ends: regular."""
+    months = np.diff(periods.year * 12 + periods.month)
+    same_day = periods.day.nunique() == 1 or bool(periods.is_month_end.all())
+    return bool(same_day and months[0] > 0 and np.all(months == months[0]))
+
+
 def check_panel(df: pd.DataFrame, geo: str, time: str, source: str) -> pd.DatetimeIndex:
-    """One row per geo x period; the same regular periods in every geo. Returns the periods."""
-    dup = df.duplicated([geo, time], keep=False)
+    """One row per geo x period; the same regular periods in every geo. Returns the periods.
+
+    ``df`` must have a 0..n-1 index (the data row positions), which the messages report.
+    """
+    dup = df.duplicated([geo, time], keep=False).to_numpy()
     if dup.any():
         fail(source, f"{geo}, {time}", f"duplicate geo x time rows: {_rows(np.flatnonzero(dup))}",
              "keep one row per geo and period (aggregate or remove the duplicates)")
@@ -103,7 +129,9 @@ def check_panel(df: pd.DataFrame, geo: str, time: str, source: str) -> pd.Dateti
     if ranges["min"].nunique() > 1 or ranges["max"].nunique() > 1:
         lines = "; ".join(f"{g}: {r['min'].date()}..{r['max'].date()} ({r['count']} periods)"
                           for g, r in ranges.iterrows())
-        fail(source, time, f"geos cover different time ranges ({lines})",
+        outside = (df[time] < ranges["min"].max()) | (df[time] > ranges["max"].min())
+        fail(source, time, f"geos cover different time ranges ({lines}); "
+             f"{_rows(np.flatnonzero(outside.to_numpy()))} lie outside the range common to all geos",
              "give every geo the same periods (trim to the common range or supply the missing rows)")
     periods = pd.DatetimeIndex(np.sort(df[time].unique()))
     if len(periods) < 3:
@@ -111,48 +139,75 @@ def check_panel(df: pd.DataFrame, geo: str, time: str, source: str) -> pd.Dateti
     steps = np.diff(periods.values).astype("timedelta64[s]").astype(np.int64)
     step = int(pd.Series(steps).mode().iloc[0])
     irregular = np.flatnonzero(steps != step)
-    if irregular.size:
+    if irregular.size and not _calendar_regular(periods):
         gaps = ", ".join(f"{periods[i].date()} -> {periods[i + 1].date()}" for i in irregular[:_MAX_SHOWN])
-        fail(source, time, f"irregular or missing periods (the usual step is {step // 86400} days; "
-             f"breaks at {gaps})", "supply the missing periods; mmm_geo does not fill gaps")
+        after = df[time].isin(periods[irregular + 1]).to_numpy()
+        fail(source, time, f"irregular or missing periods (the usual step is {step / 86400:g} days; "
+             f"breaks at {gaps}; the periods after the breaks are in {_rows(np.flatnonzero(after))})",
+             "supply the missing periods or correct the dates; mmm_geo does not fill gaps")
     counts = ranges["count"]
     if (counts != len(periods)).any():
-        short = ", ".join(f"{g} ({c} of {len(periods)})" for g, c in counts[counts != len(periods)].items())
+        short = "; ".join(
+            f"{g} lacks {', '.join(str(d.date()) for d in periods.difference(df.loc[df[geo] == g, time])[:4])}"
+            f" ({c} of {len(periods)} periods)" for g, c in counts[counts != len(periods)].items())
         fail(source, time, f"geos with missing periods: {short}",
-             "supply a row for every geo in every period")
+             "supply a row for every geo in every period; mmm_geo does not fill gaps")
     return periods
 
 
-def check_kpi_varies(kpi: np.ndarray, geos: List[str], column: str, source: str) -> None:
-    """A constant KPI carries no information about media: refuse it."""
+def _geo_rows(rows: np.ndarray | None, mask: np.ndarray) -> str:
+    """' (rows ...)' for the (geo, time) cells selected by ``mask``; '' when rows are unknown."""
+    return f" ({_rows(rows[mask])})" if rows is not None else ""
+
+
+def check_kpi_varies(kpi: np.ndarray, geos: List[str], column: str, source: str,
+                     rows: np.ndarray | None = None) -> None:
+    """A constant KPI carries no information about media: refuse it.
+
+    ``rows`` (geo, time) holds the 0-based data row of each cell, for the message.
+    """
     if np.ptp(kpi) == 0:
-        fail(source, column, f"the KPI is constant ({kpi.flat[0]}) in every row",
+        fail(source, column, f"the KPI is constant ({kpi.flat[0]:g}) in every row",
              "check that data.kpi names the outcome column")
-    flat = [g for g, row in zip(geos, kpi) if np.ptp(row) == 0]
-    if flat:
-        fail(source, column, f"the KPI is constant over time in geo(s) {', '.join(map(str, flat))}",
+    flat = np.array([np.ptp(row) == 0 for row in kpi])
+    if flat.any():
+        names = ", ".join(str(g) for g, f in zip(geos, flat) if f)
+        fail(source, column, f"the KPI is constant over time in geo(s) {names}"
+             f"{_geo_rows(rows, np.broadcast_to(flat[:, None], kpi.shape))}",
              "drop those geos or check their KPI values")
 
 
-def check_spend(spend: np.ndarray, channels: List[str], columns: List[str], source: str) -> None:
-    """A channel with zero spend everywhere has no identifiable effect."""
+def check_spend(spend: np.ndarray, channels: List[str], columns: List[str], source: str,
+                what: str = "spend") -> None:
+    """A channel with zero spend (or exposure) everywhere has no identifiable effect."""
     for c, (name, col) in enumerate(zip(channels, columns)):
         if not np.any(spend[..., c] > 0):
-            fail(source, col, f"channel '{name}' has zero spend in every row",
-                 f"remove '{name}' from data.channels (it cannot be measured)")
+            fail(source, col, f"channel '{name}' has zero {what} in every row",
+                 f"remove '{name}' from data.channels (it cannot be measured) or correct the column")
 
 
 def check_controls(controls: np.ndarray, names: List[str], source: str) -> None:
     """A constant control is collinear with the baseline."""
     for k, name in enumerate(names):
         if np.ptp(controls[..., k]) == 0:
-            fail(source, name, "the control is constant in every row",
+            fail(source, name, f"the control is constant ({controls.flat[k]:g}) in every row",
                  f"remove '{name}' from data.controls (the baseline already covers a constant)")
+
+
+def check_constant_per_geo(values: np.ndarray, geos: List[str], column: str, source: str,
+                           rows: np.ndarray | None = None) -> np.ndarray:
+    """One value per geo (population); returns it. Names the rows that differ from the geo's first."""
+    differs = values != values[:, :1]
+    if differs.any():
+        names = ", ".join(str(g) for g, d in zip(geos, differs.any(axis=1)) if d)
+        fail(source, column, f"the value changes over time in geo(s) {names}{_geo_rows(rows, differs)}",
+             "give one value per geo in every row (e.g. the geo's average population)")
+    return values[:, 0]
 
 
 def check_window(n_periods: int, max_lag: int, source: str) -> None:
     """The adstock window must be shorter than the data, with room to learn the carryover."""
     if n_periods < 2 * max_lag:
-        fail(source, None, f"only {n_periods} periods for an adstock window of {max_lag} "
-             f"(need at least {2 * max_lag})",
-             f"lower model.adstock.max_lag to at most {n_periods // 2} or supply more periods")
+        fail(source, None, f"only {n_periods} periods for an adstock window of model.adstock.max_lag="
+             f"{max_lag} (need at least {2 * max_lag} periods)",
+             f"lower model.adstock.max_lag to at most {max(n_periods // 2, 1)} or supply more periods")
