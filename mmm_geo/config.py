@@ -29,9 +29,13 @@ class Prior:
     b: float = 1.0
 
 
-@dataclass(frozen=True)
+@dataclass
 class ChannelColumns:
-    """Columns of one paid channel: spend (user currency) and optional exposure (impressions, clicks)."""
+    """Columns of one paid channel: spend (user currency) and optional exposure (impressions, clicks).
+
+    Not frozen: OmegaConf marks frozen dataclasses read-only, and values of a ``Dict[str, ...]``
+    field are created during the merge, where thawing cannot reach them.
+    """
 
     spend: str = ""
     exposure: Optional[str] = None
