@@ -69,6 +69,7 @@ def simulate_command(raw: DictConfig) -> None:
 
         paths = write_simulation(cfg.simulation, Path(cfg.out))
         print("wrote " + ", ".join(str(p) for p in paths))
+        print(f"fit it with: mmm-geo fit --config-dir {cfg.out} data=simulated")
 
     _guard(go)
 

@@ -53,7 +53,7 @@ def _spend(rng: np.random.Generator, cfg: SimulationConfig, pop: np.ndarray) -> 
     """Spend per geo x week x channel with flighting, geo differences and dark weeks."""
     g, t, c = cfg.geos, cfg.weeks, cfg.channels
     weeks = np.arange(t)
-    level = rng.uniform(0.05, 0.3, size=c)                       # $ per capita per week
+    level = rng.uniform(0.2, 0.8, size=c)                        # $ per capita per week
     phase = rng.uniform(0, 2 * np.pi, size=c)
     national = 1 + 0.4 * np.sin(2 * np.pi * weeks[:, None] / 52.18 + phase)
     national = national * rng.lognormal(0, 0.35, size=(t, c))
@@ -152,13 +152,16 @@ def data_config(cfg: SimulationConfig, path: str | None = None) -> DataConfig:
 
 
 def write_simulation(cfg: SimulationConfig, out: Path) -> list:
-    """Write ``data.csv``, ``truth.json`` and ``data.yaml`` (a data config for the file) into ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Write ``data.csv``, ``truth.json`` and ``data/simulated.yaml`` (a data config) into ``out``.
+
+    Fit it with ``mmm-geo fit --config-dir <out> data=simulated``.
+    """
+    (out / "data").mkdir(parents=True, exist_ok=True)
     frame, truth = simulate(cfg)
     data_path = out / "data.csv"
     frame.to_csv(data_path, index=False)
     (out / "truth.json").write_text(json.dumps(truth, indent=1))
-    dcfg = asdict(data_config(cfg, str(data_path)))
+    dcfg = asdict(data_config(cfg, str(data_path.resolve())))
     lines = [f"# simulated panel: {json.dumps(asdict(cfg))}", json.dumps(dcfg, indent=2)]
-    (out / "data.yaml").write_text("\n".join(lines) + "\n")
-    return [data_path, out / "truth.json", out / "data.yaml"]
+    (out / "data" / "simulated.yaml").write_text("\n".join(lines) + "\n")
+    return [data_path, out / "truth.json", out / "data" / "simulated.yaml"]

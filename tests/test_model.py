@@ -1,0 +1,68 @@
+"""Model structure without inference: site shapes, components, config checks."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import pytest
+
+from mmm_geo.config import ModelConfig, SaturationConfig
+from mmm_geo.data.scaling import fit_scaling, model_data
+from mmm_geo.errors import ConfigError
+from mmm_geo.inference.trace import site_dims
+from mmm_geo.model.hierarchical import check_config, components, mean, model
+
+
+@pytest.fixture
+def arrays(tiny_dataset):
+    return model_data(tiny_dataset, fit_scaling(tiny_dataset))
+
+
+def _trace(data, cfg):
+    return numpyro.handlers.trace(numpyro.handlers.seed(model, 1)).get_trace(
+        jax.tree.map(jnp.asarray, data), cfg, data.y)
+
+
+@pytest.mark.parametrize("saturation", ["hill", "logistic"])
+@pytest.mark.parametrize("per_geo", [False, True])
+def test_site_shapes_and_dims(arrays, saturation, per_geo):
+    cfg = ModelConfig(saturation=SaturationConfig(kind=saturation), controls_per_geo=per_geo,
+                      sigma_per_geo=per_geo)
+    tr = _trace(arrays, cfg)
+    g, t, c = arrays.media.shape
+    assert tr["y"]["value"].shape == (g, t)
+    assert tr["media_log_effect_geo"]["value"].shape == (g, c)
+    assert tr["baseline"]["value"].shape == (g,)
+    d = site_dims(arrays, cfg)
+    assert d["media_log_effect_geo"] == ("geo", "channel")
+    assert d["y"] == ("geo", "time")
+    assert d["adstock_alpha"] == ("channel",)
+    assert d["sigma"] == (("geo",) if per_geo else ())
+    if per_geo:
+        assert d["control_geo"] == ("geo", "control")
+
+
+def test_components_sum_to_the_likelihood_mean(arrays):
+    cfg = ModelConfig()
+    tr = _trace(arrays, cfg)
+    params = {k: v["value"] for k, v in tr.items() if v["type"] in ("sample", "deterministic")}
+    params["slope"] = jnp.ones(arrays.media.shape[-1])
+    parts = components(params, arrays, cfg)
+    np.testing.assert_allclose(mean(parts), tr["y"]["fn"].mean, rtol=1e-5)
+    assert parts["media"].shape == arrays.media.shape
+
+
+@pytest.mark.parametrize("field,value", [("likelihood", "poisson"), ("baseline", "log")])
+def test_unknown_choices_are_config_errors(field, value):
+    with pytest.raises(ConfigError, match=field):
+        check_config(dataclasses.replace(ModelConfig(), **{field: value}))
+
+
+def test_unknown_saturation_and_prior_are_config_errors():
+    with pytest.raises(ConfigError, match="saturation"):
+        check_config(ModelConfig(saturation=SaturationConfig(kind="tanh")))
+    bad = dataclasses.replace(ModelConfig().priors, sigma=dataclasses.replace(ModelConfig().priors.sigma, dist="cauchy"))
+    with pytest.raises(ConfigError, match="cauchy"):
+        check_config(ModelConfig(priors=bad))
