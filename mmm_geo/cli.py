@@ -74,7 +74,19 @@ def simulate_command(raw: DictConfig) -> None:
     _guard(go)
 
 
-COMMANDS = {"fit": fit_command, "simulate": simulate_command}
+def optimize_command(raw: DictConfig) -> None:
+    """``mmm-geo optimize``: recommend a budget split from a saved run; see conf/optimize.yaml."""
+
+    def go():
+        from mmm_geo.config import OptimizeConfig
+        from mmm_geo.optimize.output import run_optimize
+
+        run_optimize(to_config(raw, OptimizeConfig))
+
+    _guard(go)
+
+
+COMMANDS = {"fit": fit_command, "simulate": simulate_command, "optimize": optimize_command}
 
 
 def main() -> None:

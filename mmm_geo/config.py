@@ -203,7 +203,8 @@ def register_configs() -> None:
     from omegaconf import OmegaConf
 
     store = ConfigStore.instance()
-    for name, cls in [("fit_schema", FitConfig), ("simulate_schema", SimulateConfig)]:
+    for name, cls in [("fit_schema", FitConfig), ("simulate_schema", SimulateConfig),
+                      ("optimize_schema", OptimizeConfig)]:
         node = OmegaConf.structured(cls)
         _thaw(node)
         store.store(name=name, node=node)
@@ -220,3 +221,67 @@ def to_config(cfg: Any, cls: type = FitConfig) -> Any:
         return OmegaConf.to_object(merged)
     except Exception as err:  # omegaconf raises several error types with useful messages
         raise ConfigError(f"invalid configuration: {err}") from None
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """The ``optimizer/`` group: objective, risk measure and solver (see ``mmm_geo.optimize``).
+
+    ``objective``: mean (expected incremental ``metric``), mean_sd (mean - ``risk_lambda`` * sd),
+    cvar (mean of the worst ``alpha`` share of draws), quantile (the ``alpha`` quantile), profit
+    (expected ``margin`` * revenue - spend). ``decision``: channel (channel totals, split across geos
+    and weeks by the flighting pattern) or cell (channel x geo totals). ``draws``: posterior draws used
+    (None: all; else a subsample seeded by ``seed``). ``tol``: the largest relative marginal-return
+    imbalance (KKT residual) at which the solver stops; ``kkt_tol`` the one its check accepts.
+    ``allocation_draws``: draws whose own optimal mix is solved, for the spread of the recommendation.
+    """
+
+    objective: str = "mean"
+    metric: str = "revenue"
+    risk_lambda: float = 1.0
+    alpha: float = 0.1
+    margin: float = 1.0
+    decision: str = "channel"
+    draws: Optional[int] = None
+    seed: int = 0
+    learning_rate: float = 0.02
+    max_iter: int = 3000
+    tol: float = 1e-3
+    kkt_tol: float = 0.02
+    projection_iter: int = 60
+    allocation_draws: int = 100
+
+
+@dataclass(frozen=True)
+class OptimizeConfig:
+    """Top-level config of ``mmm-geo optimize``.
+
+    The horizon is the ``horizon_weeks`` weeks after the data, or the historical ``window``
+    ([first, last] week, inclusive) re-planned. Spend before the horizon carries into it; with
+    ``carryover_after`` the effect of horizon spend in the ``max_lag - 1`` weeks after it counts too.
+    ``budget`` None: the historical spend of the reference weeks. ``bounds`` per channel and
+    ``geo_bounds`` per geo map a name to ``[min, max]`` (or ``{min: .., max: ..}``; null leaves a side
+    open), as multiples of the historical spend when ``*_relative``, else in currency.
+    ``target`` (roi | mroi | outcome) switches to the target mode: the budget at which the optimised
+    mix reaches ``target_value``. ``scenarios``: mixes to compare, e.g. "move 10% tv to social",
+    "+10% total", "tv=500000,social=200000" or a CSV path (see ``mmm_geo.optimize.scenarios``).
+    """
+
+    run: Optional[str] = None
+    budget: Optional[float] = None
+    horizon_weeks: int = 13
+    window: List[str] = field(default_factory=list)
+    flighting: str = "history"
+    carryover_after: bool = True
+    budget_cap: bool = False
+    bounds: Dict[str, Any] = field(default_factory=dict)
+    bounds_relative: bool = True
+    geo_bounds: Dict[str, Any] = field(default_factory=dict)
+    geo_bounds_relative: bool = True
+    locked: List[str] = field(default_factory=list)
+    per_geo: bool = False
+    target: Optional[str] = None
+    target_value: float = 1.0
+    scenarios: List[str] = field(default_factory=list)
+    output: str = "optimize"
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)

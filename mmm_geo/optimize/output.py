@@ -1,0 +1,181 @@
+"""Tables, printout and files of an optimizer :class:`~mmm_geo.optimize.plan.Result`.
+
+Files written into ``<run>/<output>/``: ``allocation.csv`` (per channel), ``allocation_geo.csv``
+(per geo x channel, when asked or for cell decisions), ``outcomes.csv`` (every plan side by side),
+``optimize.json`` (settings, solver status, optimality check, totals) and ``optimize.nc`` (per-draw
+outcomes, plans, marginal returns and per-draw optimal allocations).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from mmm_geo import dims
+from mmm_geo.config import OptimizeConfig
+from mmm_geo.errors import ConfigError
+from mmm_geo.inference.trace import atomic_write
+from mmm_geo.optimize.plan import Result, plan_run
+
+QUANTILES = (0.05, 0.5, 0.95)
+
+
+def allocation_table(result: Result) -> pd.DataFrame:
+    """Per channel: current and recommended spend, bounds, marginal return at the optimum (mean and
+    90 % interval over draws) and the spread of the per-draw optimal spend."""
+    pb = result.problem
+    cur, rec = result.plans["current"].sum(0), result.plans["recommended"].sum(0)
+    q = np.quantile(result.mroi, [0.05, 0.95], axis=0)
+    table = pd.DataFrame({
+        "channel": pb.channels, "current": cur, "recommended": rec, "change": rec - cur,
+        "change_pct": np.where(cur > 0, 100 * (rec - cur) / np.where(cur > 0, cur, 1), np.nan),
+        "min": pb.channel_lo, "max": pb.channel_hi,
+        "at_bound": (rec <= pb.channel_lo * (1 + 1e-6) + 1e-9)
+        | (rec >= pb.channel_hi * (1 - 1e-6)),
+        "mroi_mean": result.mroi.mean(0), "mroi_p5": q[0], "mroi_p95": q[1],
+    })
+    if len(result.draw_optima):
+        opt = result.draw_optima
+        qo = np.quantile(opt, [0.05, 0.5, 0.95], axis=0)
+        table = table.assign(draw_opt_mean=opt.mean(0), draw_opt_sd=opt.std(0), draw_opt_p5=qo[0],
+                             draw_opt_p50=qo[1], draw_opt_p95=qo[2])
+    return table
+
+
+def geo_table(result: Result) -> pd.DataFrame:
+    """Per geo x channel: current and recommended spend."""
+    pb = result.problem
+    g, c = np.meshgrid(np.arange(len(pb.geos)), np.arange(len(pb.channels)), indexing="ij")
+    cur, rec = result.plans["current"], result.plans["recommended"]
+    return pd.DataFrame({"geo": pb.geos[g.ravel()], "channel": pb.channels[c.ravel()],
+                         "current": cur.ravel(), "recommended": rec.ravel(),
+                         "change": (rec - cur).ravel()})
+
+
+def outcome_table(result: Result) -> pd.DataFrame:
+    """Every plan side by side: spend, the outcome's mean and 5/50/95 % quantiles over draws, its
+    return per unit spend, and the probability that the plan beats the current mix."""
+    rows = []
+    base = result.scores["current"]
+    for name, plan in result.plans.items():
+        v, s = result.value[name], result.scores[name]
+        q = np.quantile(v, QUANTILES)
+        row = {"plan": name, "spend": float(plan.sum()), "mean": float(v.mean()), "p5": q[0],
+               "p50": q[1], "p95": q[2], "return_per_spend": float(v.mean() / max(plan.sum(), 1e-30)),
+               "p_beats_current": np.nan if name == "current" else float(np.mean(s > base))}
+        if result.spec.objective == "profit":
+            row.update(profit_mean=float(s.mean()), profit_p5=float(np.quantile(s, 0.05)),
+                       profit_p95=float(np.quantile(s, 0.95)))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def to_dataset(result: Result) -> xr.Dataset:
+    """Per-draw outcomes (plan, draw), plans (plan, geo, channel), marginal returns (draw, channel)
+    and per-draw optimal channel spend (alloc_draw, channel)."""
+    pb = result.problem
+    names = list(result.plans)
+    return xr.Dataset(
+        {
+            "outcome": (("plan", dims.DRAW), np.stack([result.value[n] for n in names])),
+            "score": (("plan", dims.DRAW), np.stack([result.scores[n] for n in names])),
+            "spend": (("plan", dims.GEO, dims.CHANNEL), np.stack([result.plans[n] for n in names])),
+            "mroi": ((dims.DRAW, dims.CHANNEL), result.mroi),
+            "draw_optimal_spend": (("alloc_draw", dims.CHANNEL), result.draw_optima),
+            "posterior_index": ((dims.DRAW,), np.asarray(result.draw_ids, int)),
+        },
+        coords={"plan": names, dims.GEO: pb.geos, dims.CHANNEL: pb.channels,
+                dims.DRAW: np.arange(len(result.value["current"]))},
+        attrs={"objective": result.spec.objective, "budget": pb.budget,
+               "status": result.status["status"]},
+    )
+
+
+def summary(result: Result, cfg: OptimizeConfig) -> dict:
+    """The JSON summary: config, horizon, budget, solver status and optimality check."""
+    pb = result.problem
+    return {"config": asdict(cfg), "budget": pb.budget, "horizon_weeks": [str(w) for w in pb.weeks],
+            "tail_weeks": pb.tail, "decision": pb.decision, "solver": result.status,
+            "target": result.target,
+            "recommended": dict(zip(pb.channels, result.plans["recommended"].sum(0).tolist()))}
+
+
+def save(result: Result, cfg: OptimizeConfig, folder: Path, per_geo: bool) -> List[Path]:
+    """Write the tables, the summary and the netCDF into ``folder`` (atomically); returns paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    frames: Dict[str, pd.DataFrame] = {"allocation.csv": allocation_table(result),
+                                       "outcomes.csv": outcome_table(result)}
+    if per_geo:
+        frames["allocation_geo.csv"] = geo_table(result)
+    paths = []
+    for name, frame in frames.items():
+        atomic_write(folder / name, lambda p, f=frame: f.to_csv(p, index=False))
+        paths.append(folder / name)
+    text = json.dumps(summary(result, cfg), indent=2, default=_json_default)
+    atomic_write(folder / "optimize.json", lambda p: p.write_text(text))
+    atomic_write(folder / "optimize.nc",
+                 lambda p: to_dataset(result).to_netcdf(str(p), engine="h5netcdf"))
+    return paths + [folder / "optimize.json", folder / "optimize.nc"]
+
+
+def _json_default(obj):
+    if isinstance(obj, (np.floating, np.integer, np.bool_)):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return str(obj)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.3f}"
+
+
+def print_report(result: Result, per_geo: bool = False) -> None:
+    """Human-readable allocation, outcomes and solver status."""
+    st, pb = result.status, result.problem
+    horizon = f"{pb.weeks[0]} .. {pb.weeks[-1]}" if len(pb.weeks) > 1 else str(pb.weeks[0])
+    print(f"\nBudget {pb.budget:,.0f} over {len(pb.weeks)} weeks ({horizon}; + {pb.tail} carryover "
+          f"weeks), objective {result.spec.objective}, {st['draws']} posterior draws")
+    if result.target:
+        t = result.target
+        note = " (the search limit)" if t["at_search_limit"] else ""
+        print(f"target mode: {t['kind']} {t['value']:g} -> budget {t['budget']:,.0f}{note}")
+    cols = ["channel", "current", "recommended", "change_pct", "at_bound", "mroi_mean", "mroi_p5",
+            "mroi_p95"]
+    table = allocation_table(result)
+    if "draw_opt_sd" in table:
+        cols += ["draw_opt_p5", "draw_opt_p95"]
+    print("\nRecommended spend per channel (marginal return at the optimum; per-draw optimum range):")
+    print(table[cols].to_string(index=False, float_format=_fmt))
+    if per_geo:
+        print("\nPer geo:")
+        print(geo_table(result).to_string(index=False, float_format=_fmt))
+    print("\nOutcome over the posterior (incremental value in the evaluated weeks):")
+    print(outcome_table(result).to_string(index=False, float_format=_fmt))
+    ok = "passed" if st["kkt_ok"] else "FAILED" if st["smooth"] else "not met (the objective is not smooth)"
+    print(f"\nsolver: {st['status']} after {st['iterations']} iterations (residual "
+          f"{st['residual']:.2e}, tol {st['tol']:g}); optimality check {ok}: marginal-return gap "
+          f"{st['kkt_gap']:.2%} across {st['free']} unbounded coordinates (tol {st['kkt_tol']:.0%});"
+          f" {st['solve_s']:.1f} s")
+
+
+def run_optimize(cfg: OptimizeConfig) -> Result:
+    """``mmm-geo optimize``: load the run, optimise, print the report and save it in the run folder."""
+    from mmm_geo.run import load_run
+
+    if not cfg.run:
+        raise ConfigError("no run given\n  fix: mmm-geo optimize run=<folder of a completed fit>")
+    run = load_run(Path(cfg.run))
+    result = plan_run(run, cfg)
+    per_geo = cfg.per_geo or cfg.optimizer.decision == "cell"
+    print_report(result, per_geo)
+    paths = save(result, cfg, run.path / cfg.output, per_geo)
+    print(f"\nsaved {', '.join(p.name for p in paths)} to {run.path / cfg.output}")
+    return result
