@@ -57,13 +57,19 @@ def check_config(cfg: ModelConfig) -> None:
 
 
 def trend_basis(n_time: int, n_knots: int) -> np.ndarray:
-    """Piecewise-linear interpolation weights (time, knot); the trend is 0 at the first period."""
+    """Piecewise-linear interpolation weights (time, knot), centred over time.
+
+    Knots are evenly spaced; the first knot's column is dropped and the rest are centred, so the
+    trend has mean zero over the data window. The geo baselines then carry the mean level and the
+    knot values are nearly uncorrelated with them (an anchor at the first period instead ties every
+    knot to every baseline: a long ridge that costs NUTS hundreds of leapfrog steps).
+    """
     if n_knots == 0:
         return np.zeros((n_time, 0))
     knots = np.linspace(0, n_time - 1, n_knots + 1)
     eye = np.eye(n_knots + 1)
     basis = np.stack([np.interp(np.arange(n_time), knots, eye[k]) for k in range(n_knots + 1)], -1)
-    return basis[:, 1:]
+    return basis[:, 1:] - basis[:, 1:].mean(axis=0)
 
 
 def fourier_basis(n_time: int, order: int, period: float, offset: int = 0) -> np.ndarray:
