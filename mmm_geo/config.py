@@ -244,7 +244,7 @@ class OptimizerConfig:
     decision: str = "channel"
     draws: Optional[int] = None
     seed: int = 0
-    learning_rate: float = 0.02
+    learning_rate: float = 0.2
     max_iter: int = 3000
     tol: float = 1e-3
     kkt_tol: float = 0.02

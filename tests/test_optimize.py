@@ -259,7 +259,7 @@ def test_locked_bounds_and_cells_hold_exactly(data3):
     result = optimize(problem, terms, Spec("cell", "hill"), SETTINGS)
     rec, ref = result.plans["recommended"], problem.reference
     assert rec.sum() == pytest.approx(budget, rel=1e-9)
-    np.testing.assert_allclose(rec[:, 0], ref[:, 0], rtol=1e-5)                   # tv locked
+    np.testing.assert_allclose(rec[:, 0], ref[:, 0], rtol=1e-12)                  # tv locked
     assert 0.5 * ref[:, 1].sum() * (1 - 1e-4) <= rec[:, 1].sum() <= 0.9 * ref[:, 1].sum() * (1 + 1e-4)
     assert rec[1].sum() <= 0.7 * ref[1].sum() * (1 + 1e-4)
     assert rec.min() >= 0 and result.status["max_violation"] < 1e-4 * budget
@@ -273,6 +273,7 @@ def test_profit_with_budget_cap_stops_where_profit_stops(data3):
     result = optimize(problem, terms, Spec("channel", "hill", "profit", margin=0.3),
                       SETTINGS._replace(cap=True))
     spent = result.plans["recommended"].sum()
+    assert result.status["status"] == "converged" and result.status["kkt_ok"]
     assert spent < 0.95 * problem.budget
     marginal_profit = 0.3 * result.mroi.mean(0) - 1
     assert np.all(np.abs(marginal_profit[result.plans["recommended"].sum(0) > 0]) < 0.02)
@@ -434,6 +435,38 @@ def true_optimum(problem, value):
     return min(runs, key=lambda r: r.fun).x
 
 
+def truth_as_draw(truth: dict, scaling) -> dict:
+    """The simulator's true parameters as one posterior draw of the model's parameterisation
+    (the model's Hill is normalised to 1 at exposure 1 and works on the scaled KPI)."""
+    p = {k: np.asarray(v, float) for k, v in truth["params"].items()}
+    effect = p["beta_geo"] / (scaling.kpi_scale * (1 + p["half_saturation"]))
+    return {"adstock_alpha": p["alpha"][None], "half_saturation": p["half_saturation"][None],
+            "slope": p["slope"][None], "media_log_effect_geo": np.log(effect)[None]}
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_optimizer_with_true_parameters_finds_the_true_optimum(seed):
+    """With the truth as its only draw, the optimizer's value of a plan is the simulator's (an
+    independent implementation) and its recommendation captures the whole true uplift."""
+    sim = SimulationConfig(geos=10, weeks=104, channels=4, seed=seed)
+    ds, scaling, truth = panel(sim)
+    model = ModelConfig(adstock=AdstockConfig(max_lag=sim.max_lag))
+    cfg = OptimizeConfig(horizon_weeks=13)
+    problem, terms = setup((ds, scaling, truth), cfg, truth_as_draw(truth, scaling), model)
+    value = lambda plan: true_value(plan, problem, ds, scaling, truth, sim)  # noqa: E731
+    plan = current_mix(problem) * np.random.default_rng(seed).uniform(0.3, 2.0, problem.reference.shape)
+    with jax.enable_x64(True):
+        terms64 = build_terms(truth_as_draw(truth, scaling), problem, model, jnp.float64)
+        mine = float(values(jnp.asarray(plan), terms64, jnp.asarray(problem.weights), "hill")[0])
+    assert mine == pytest.approx(value(plan), rel=1e-6)
+    result = optimize(problem, terms, Spec("channel", "hill"), SETTINGS)
+    hist = value(current_mix(problem))
+    best = value(cells(problem, true_optimum(problem, value) * problem.budget))
+    got = value(result.plans["recommended"])
+    assert best > hist * 1.01
+    assert (got - hist) / (best - hist) >= 0.99
+
+
 @pytest.mark.slow
 def test_recommendation_captures_true_uplift(tmp_path):
     """On simulated panels, the recommended mix (evaluated under the TRUE response) captures >= 90 %
@@ -446,7 +479,7 @@ def test_recommendation_captures_true_uplift(tmp_path):
     from mmm_geo.config import FitConfig
     from mmm_geo.run import fit, load_run
 
-    min_uplift, captures = 0.10, {}
+    min_uplift, captures = 0.05, {}
     cfg = OptimizeConfig(horizon_weeks=13, optimizer=OptimizerConfig(allocation_draws=0))
     for seed in range(12):
         if len(captures) == 3:

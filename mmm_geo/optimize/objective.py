@@ -96,11 +96,16 @@ def objective(x: jnp.ndarray, args: Args, spec: Spec) -> jnp.ndarray:
     return risk(scores(x, args, spec), spec) / args.budget
 
 
+def with_offset(settings: Settings, spec: Spec) -> Settings:
+    """Settings whose residual scale ignores the spend term of the profit objective."""
+    return settings._replace(offset=1.0 if spec.objective == "profit" else 0.0)
+
+
 @partial(jax.jit, static_argnames=("spec", "settings"))
 def solve_plan(x0: jnp.ndarray, feas: Feasible, args: Args, spec: Spec,
                settings: Settings) -> Solution:
     """Jit-compiled :func:`~mmm_geo.optimize.solver.solve` of :func:`objective`."""
-    return solve(partial(objective, spec=spec), x0, feas, args, settings)
+    return solve(partial(objective, spec=spec), x0, feas, args, with_offset(settings, spec))
 
 
 @partial(jax.jit, static_argnames=("spec", "settings"))
@@ -109,7 +114,8 @@ def solve_each_draw(x0: jnp.ndarray, feas: Feasible, args: Args, spec: Spec,
     """The optimum of each draw on its own (its expected outcome), vmapped; fields (A, ...)."""
     own = spec._replace(objective="profit" if spec.objective == "profit" else "mean")
     one = lambda t: solve(partial(objective, spec=own), x0, feas,  # noqa: E731
-                          args._replace(terms=jax.tree.map(lambda a: a[None], t)), settings)
+                          args._replace(terms=jax.tree.map(lambda a: a[None], t)),
+                          with_offset(settings, spec))
     return jax.vmap(one)(args.terms)
 
 

@@ -99,9 +99,10 @@ def feasible(problem: Problem, dtype=jnp.float32) -> Feasible:
                     tuple(f[1] for f in fams), tuple(f[2] for f in fams))
 
 
-def kkt_check(g: np.ndarray, x: np.ndarray, feas: Feasible, cap: bool) -> dict:
+def kkt_check(g: np.ndarray, x: np.ndarray, feas: Feasible, cap: bool, offset: float = 0.0) -> dict:
     """Equal marginal returns across the coordinates not held by a bound, and no gain from moving
-    spend off a bound. Returns the gap relative to the mean absolute marginal return."""
+    spend off a bound. Returns the gap relative to the mean of ``|g + offset|`` (``offset`` 1 for
+    profit: relative to the marginal revenue)."""
     g, x = np.asarray(g, float), np.asarray(x, float)
     lo, hi = np.asarray(feas.lo, float), np.asarray(feas.hi, float)
     at_lo, at_hi = x <= lo + BOUND_TOL, x >= hi - BOUND_TOL
@@ -112,7 +113,7 @@ def kkt_check(g: np.ndarray, x: np.ndarray, feas: Feasible, cap: bool) -> dict:
         tight = (s <= np.asarray(glo) + BOUND_TOL) | (s >= np.asarray(ghi) - BOUND_TOL)
         held |= (m[tight].sum(0) > 0)
     free = ~(at_lo | at_hi | held)
-    scale = np.mean(np.abs(g)) + 1e-30
+    scale = np.mean(np.abs(g + offset)) + 1e-30
     if not free.any():
         return {"kkt_gap": 0.0, "free": 0, "multiplier": float("nan")}
     slack = cap and x.sum() < 1 - BOUND_TOL
@@ -159,8 +160,9 @@ def optimize(problem: Problem, terms: DrawTerms, spec: Spec, settings: Settings,
     x = project(sol.x, feas, settings.projection_iter * FINAL_PASSES, settings.cap)
     solve_s = time.perf_counter() - start
     g = np.asarray(plan_gradient(x, args, spec))
-    check = kkt_check(g, np.asarray(x), feas, settings.cap)
-    recommended = cells(problem, polish(x, feas, settings.cap) * problem.budget)
+    check = kkt_check(g, np.asarray(x), feas, settings.cap, float(spec.objective == "profit"))
+    exact = polish(x, problem.lo / problem.budget, problem.hi / problem.budget, settings.cap)
+    recommended = cells(problem, exact * problem.budget)
     plans = {"current": current, "recommended": recommended}
     plans.update(scenario_plans(list(scenarios or []), current, problem))
     mean_spec = spec._replace(decision="cell", objective="mean")

@@ -49,7 +49,7 @@ class Settings(NamedTuple):
     """Solver settings (hashable: a static argument of the jit-compiled solver).
 
     Attributes:
-        learning_rate: Adam's initial step, in budget shares.
+        learning_rate: Adam's initial step as a multiple of the mean share 1/n (n coordinates).
         halflife: iterations over which the step halves.
         max_iter: iteration limit.
         tol: stop when the relative marginal-return imbalance (KKT residual) is below this.
@@ -59,9 +59,11 @@ class Settings(NamedTuple):
             last ``window`` iterations: the non-smooth objectives (quantile, CVaR) may never bring
             the residual below ``tol``.
         window: iterations between the objective comparisons.
+        offset: added to the gradient for its scale only: the residual is relative to
+            ``mean|g + offset|`` (1 for profit, whose spend term adds -1 to every marginal return).
     """
 
-    learning_rate: float = 0.02
+    learning_rate: float = 0.2
     halflife: float = 100.0
     max_iter: int = 3000
     tol: float = 1e-3
@@ -69,6 +71,7 @@ class Settings(NamedTuple):
     cap: bool = False
     ftol: float = 1e-7
     window: int = 50
+    offset: float = 0.0
 
 
 class Solution(NamedTuple):
@@ -131,11 +134,12 @@ def project(v: jnp.ndarray, feas: Feasible, passes: int, cap: bool = False) -> j
     return x
 
 
-def polish(x, feas: Feasible, cap: bool = False) -> np.ndarray:
-    """``x`` in float64 with the float32 rounding of its sum spread over the coordinates strictly
-    inside their bounds, so the budget holds to float64 precision."""
-    x = np.asarray(x, np.float64)
-    lo, hi = np.asarray(feas.lo, np.float64), np.asarray(feas.hi, np.float64)
+def polish(x, lo: np.ndarray, hi: np.ndarray, cap: bool = False) -> np.ndarray:
+    """``x`` in float64, clipped to the float64 bounds ``lo``, ``hi`` (shares), with the float32
+    rounding of its sum spread over the coordinates strictly inside their bounds, so the budget and
+    the bounds (locked spend included) hold to float64 precision."""
+    lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
+    x = np.clip(np.asarray(x, np.float64), lo, hi)
     gap = 1.0 - x.sum()
     free = (x > lo + 1e-9) & (x < hi - 1e-9)
     if free.any() and (not cap or gap < 0):
@@ -156,9 +160,9 @@ def violation(x: jnp.ndarray, feas: Feasible, cap: bool = False) -> jnp.ndarray:
 
 
 def kkt_residual(g: jnp.ndarray, x: jnp.ndarray, feas: Feasible, settings: Settings) -> jnp.ndarray:
-    """Gradient mapping of the normalised gradient ``g / mean|g|`` at ``x``, (n,)."""
-    eta = settings.learning_rate
-    gn = g / (jnp.mean(jnp.abs(g)) + 1e-30)
+    """Gradient mapping of the normalised gradient ``g / mean|g + offset|`` at ``x``, (n,)."""
+    eta = settings.learning_rate / x.shape[0]
+    gn = g / (jnp.mean(jnp.abs(g + settings.offset)) + 1e-30)
     return (project(x + eta * gn, feas, settings.projection_iter, settings.cap) - x) / eta
 
 
@@ -170,7 +174,7 @@ def solve(value_fn: Callable, x0: jnp.ndarray, feas: Feasible, args, settings: S
     """
     proj = lambda v: project(v, feas, settings.projection_iter, settings.cap)  # noqa: E731
     value_grad = jax.value_and_grad(value_fn)
-    schedule = optax.exponential_decay(settings.learning_rate, settings.halflife, 0.5)
+    schedule = optax.exponential_decay(settings.learning_rate / x0.shape[0], settings.halflife, 0.5)
     opt = optax.adam(schedule)
     x = proj(x0)
     inf = jnp.asarray(jnp.inf, x.dtype)
