@@ -229,11 +229,13 @@ class OptimizerConfig:
 
     ``objective``: mean (expected incremental ``metric``), mean_sd (mean - ``risk_lambda`` * sd),
     cvar (mean of the worst ``alpha`` share of draws), quantile (the ``alpha`` quantile), profit
-    (expected ``margin`` * revenue - spend). ``decision``: channel (channel totals, split across geos
-    and weeks by the flighting pattern) or cell (channel x geo totals). ``draws``: posterior draws used
-    (None: all; else a subsample seeded by ``seed``). ``tol``: the largest relative marginal-return
+    (expected ``margin`` * revenue - spend). ``decision``: channel (channel totals, split across
+    geos and weeks by the flighting pattern) or cell (channel x geo totals). ``draws``: posterior
+    draws used (None: all; else a subsample seeded by ``seed``). ``learning_rate``: Adam's first
+    step as a multiple of the mean share 1/n. ``tol``: the largest relative marginal-return
     imbalance (KKT residual) at which the solver stops; ``kkt_tol`` the one its check accepts.
-    ``allocation_draws``: draws whose own optimal mix is solved, for the spread of the recommendation.
+    ``allocation_draws``: draws whose own optimal mix is solved, for the spread of the
+    recommendation.
     """
 
     objective: str = "mean"
@@ -258,10 +260,11 @@ class OptimizeConfig:
 
     The horizon is the ``horizon_weeks`` weeks after the data, or the historical ``window``
     ([first, last] week, inclusive) re-planned. Spend before the horizon carries into it; with
-    ``carryover_after`` the effect of horizon spend in the ``max_lag - 1`` weeks after it counts too.
+    ``carryover_after`` the effect of horizon spend in the ``max_lag - 1`` weeks after it counts
+    too.
     ``budget`` None: the historical spend of the reference weeks. ``bounds`` per channel and
-    ``geo_bounds`` per geo map a name to ``[min, max]`` (or ``{min: .., max: ..}``; null leaves a side
-    open), as multiples of the historical spend when ``*_relative``, else in currency.
+    ``geo_bounds`` per geo map a name to ``[min, max]`` (or ``{min: .., max: ..}``; null leaves a
+    side open), as multiples of the historical spend when ``*_relative``, else in currency.
     ``target`` (roi | mroi | outcome) switches to the target mode: the budget at which the optimised
     mix reaches ``target_value``. ``scenarios``: mixes to compare, e.g. "move 10% tv to social",
     "+10% total", "tv=500000,social=200000" or a CSV path (see ``mmm_geo.optimize.scenarios``).

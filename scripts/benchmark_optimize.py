@@ -26,7 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mmm_geo.config import AdstockConfig, ModelConfig, OptimizeConfig, OptimizerConfig, SimulationConfig
+from mmm_geo.config import (AdstockConfig, ModelConfig, OptimizeConfig, OptimizerConfig,
+                            SimulationConfig)
 from mmm_geo.data.load import to_dataset
 from mmm_geo.data.scaling import fit_scaling
 from mmm_geo.data.simulate import data_config, simulate
@@ -42,15 +43,16 @@ def synthetic_draws(n_draws: int, n_geo: int, n_ch: int, seed: int = 0) -> dict:
     centre = np.log(rng.uniform(0.01, 0.08, n_ch))
     log_eff = centre + 0.3 * rng.standard_normal((n_draws, 1, n_ch)) \
         + 0.25 * rng.standard_normal((n_draws, n_geo, n_ch))
-    return {"adstock_alpha": np.clip(rng.uniform(0.2, 0.7, n_ch) + 0.05 * rng.standard_normal((n_draws, n_ch)),
-                                     0.01, 0.95),
-            "half_saturation": rng.uniform(0.6, 1.8, n_ch) * np.exp(0.2 * rng.standard_normal((n_draws, n_ch))),
+    noise = lambda sd: sd * rng.standard_normal((n_draws, n_ch))  # noqa: E731
+    return {"adstock_alpha": np.clip(rng.uniform(0.2, 0.7, n_ch) + noise(0.05), 0.01, 0.95),
+            "half_saturation": rng.uniform(0.6, 1.8, n_ch) * np.exp(noise(0.2)),
             "slope": np.ones((n_draws, n_ch)),
             "media_log_effect_geo": log_eff}
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--geos", type=int, default=40)
     ap.add_argument("--channels", type=int, default=10)
@@ -70,7 +72,8 @@ def main() -> None:
         decision=a.decision, objective=a.objective, allocation_draws=a.allocation_draws))
     problem = build_problem(ds, scaling, model, cfg)
     start = time.perf_counter()
-    terms = jax.block_until_ready(build_terms(synthetic_draws(a.draws, a.geos, a.channels), problem, model))
+    params = synthetic_draws(a.draws, a.geos, a.channels)
+    terms = jax.block_until_ready(build_terms(params, problem, model))
     terms_s = time.perf_counter() - start
 
     spec = Spec(a.decision, "hill", a.objective)
@@ -89,8 +92,9 @@ def main() -> None:
     out = {
         "draws": a.draws, "geos": a.geos, "channels": a.channels, "horizon_weeks": a.horizon,
         "evaluated_weeks": len(problem.weeks) + problem.tail, "decision": a.decision,
-        "objective": a.objective, "terms_s": round(terms_s, 3), "compile_s": round(times[0] - times[1], 3),
-        "solve_s": round(times[1], 3), "iterations": int(sol.iterations), "status": result.status["status"],
+        "objective": a.objective, "terms_s": round(terms_s, 3),
+        "compile_s": round(times[0] - times[1], 3), "solve_s": round(times[1], 3),
+        "iterations": int(sol.iterations), "status": result.status["status"],
         "kkt_gap": result.status["kkt_gap"], "allocation_draws": a.allocation_draws,
         "optimize_s": round(optimize_s, 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

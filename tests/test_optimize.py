@@ -58,7 +58,8 @@ def draws(n_draws: int, n_geo: int, log_effect, log_sd, half_sat, alpha=0.4, see
     n_ch = len(log_effect)
     eff = log_effect + log_sd * rng.standard_normal((n_draws, 1, n_ch))
     eff = eff + 0.1 * rng.standard_normal((n_draws, n_geo, n_ch))
-    return {"adstock_alpha": np.full((n_draws, n_ch), alpha) + 0.05 * rng.uniform(size=(n_draws, n_ch)),
+    decay = np.full((n_draws, n_ch), alpha) + 0.05 * rng.uniform(size=(n_draws, n_ch))
+    return {"adstock_alpha": decay,
             "half_saturation": np.broadcast_to(np.asarray(half_sat, float), (n_draws, n_ch)).copy(),
             "slope": np.ones((n_draws, n_ch)),
             "media_log_effect_geo": eff}
@@ -71,7 +72,8 @@ def setup(data, cfg: OptimizeConfig, params, model=MODEL3):
 
 
 def default_params(n_geo=3, n_draws=40, seed=0):
-    return draws(n_draws, n_geo, np.log([0.08, 0.05, 0.12]), [0.3, 0.3, 0.3], [0.5, 1.5, 0.8], seed=seed)
+    return draws(n_draws, n_geo, np.log([0.08, 0.05, 0.12]), [0.3, 0.3, 0.3], [0.5, 1.5, 0.8],
+                 seed=seed)
 
 
 # ---------------------------------------------------------------- projections
@@ -131,7 +133,8 @@ def test_response_equals_model_media_response(data3, window):
     cfg = OptimizeConfig(window=window, horizon_weeks=6)
     params = default_params()
     problem, terms = setup(data3, cfg, params)
-    plan = current_mix(problem) * np.random.default_rng(1).uniform(0.2, 3.0, problem.reference.shape)
+    rng = np.random.default_rng(1)
+    plan = current_mix(problem) * rng.uniform(0.2, 3.0, problem.reference.shape)
     got = np.asarray(values(jnp.asarray(plan, jnp.float32), terms,
                             jnp.asarray(problem.weights, jnp.float32), "hill"))
     g, h, c = problem.unit_exposure.shape
@@ -190,8 +193,9 @@ def test_solution_matches_brute_force_grid(data3, objective_name, decision, boun
     sim = SIM3 if decision == "channel" else replace(SIM3, geos=2, channels=2)
     data = data3 if decision == "channel" else panel(sim)
     n_geo = sim.geos
-    params = draws(40, n_geo, np.log([0.08, 0.05, 0.12][:sim.channels]), [0.4, 0.2, 0.5][:sim.channels],
-                   [0.5, 1.5, 0.8][:sim.channels])
+    k = sim.channels
+    params = draws(40, n_geo, np.log([0.08, 0.05, 0.12][:k]), [0.4, 0.2, 0.5][:k],
+                   [0.5, 1.5, 0.8][:k])
     cfg = OptimizeConfig(horizon_weeks=6, bounds=bounds, optimizer=OptimizerConfig(
         objective=objective_name, decision=decision, risk_lambda=1.0, alpha=0.2))
     problem, terms = setup(data, cfg, params)
@@ -251,8 +255,10 @@ def test_risk_aversion_moves_budget_off_the_uncertain_channel(data3):
 # ---------------------------------------------------------------- constraints, profit, target
 
 def test_locked_bounds_and_cells_hold_exactly(data3):
-    budget = 1.1 * setup(data3, OptimizeConfig(horizon_weeks=8), default_params(n_draws=2))[0].budget
-    cfg = OptimizeConfig(horizon_weeks=8, budget=budget, locked=["tv"], bounds={"search": [0.5, 0.9]},
+    history = setup(data3, OptimizeConfig(horizon_weeks=8), default_params(n_draws=2))[0].budget
+    budget = 1.1 * history
+    cfg = OptimizeConfig(horizon_weeks=8, budget=budget, locked=["tv"],
+                         bounds={"search": [0.5, 0.9]},
                          geo_bounds={"geo_01": [None, 0.7]},
                          optimizer=OptimizerConfig(decision="cell"))
     problem, terms = setup(data3, cfg, default_params())
@@ -260,7 +266,8 @@ def test_locked_bounds_and_cells_hold_exactly(data3):
     rec, ref = result.plans["recommended"], problem.reference
     assert rec.sum() == pytest.approx(budget, rel=1e-9)
     np.testing.assert_allclose(rec[:, 0], ref[:, 0], rtol=1e-12)                  # tv locked
-    assert 0.5 * ref[:, 1].sum() * (1 - 1e-4) <= rec[:, 1].sum() <= 0.9 * ref[:, 1].sum() * (1 + 1e-4)
+    search, ref_search = rec[:, 1].sum(), ref[:, 1].sum()
+    assert 0.5 * ref_search * (1 - 1e-4) <= search <= 0.9 * ref_search * (1 + 1e-4)
     assert rec[1].sum() <= 0.7 * ref[1].sum() * (1 + 1e-4)
     assert rec.min() >= 0 and result.status["max_violation"] < 1e-4 * budget
     assert result.status["status"] == "converged" and result.status["kkt_ok"]
@@ -306,7 +313,7 @@ def test_scenarios(data3, tmp_path):
     both = scenario_cells("move 10% tv to social; -50% search", cur, problem)
     np.testing.assert_allclose(both[:, 1], 0.5 * cur[:, 1])
     explicit = scenario_cells("tv=1000, social=2e3", cur, problem)
-    assert explicit[:, 0].sum() == pytest.approx(1000) and explicit[:, 2].sum() == pytest.approx(2000)
+    assert explicit.sum(0)[[0, 2]] == pytest.approx([1000, 2000])
     table = tmp_path / "plan.csv"
     pd.DataFrame({"channel": ["tv", "search", "social"], "spend": [1.0, 2.0, 3.0]}).to_csv(table)
     assert scenario_cells(str(table), cur, problem).sum(0) == pytest.approx([1, 2, 3])
@@ -417,9 +424,11 @@ def true_value(plan, problem, ds, scaling, truth, sim):
     p = {k: np.asarray(v) for k, v in truth["params"].items()}
     hist = model_data(ds, scaling, np.float64).media      # = the simulator's exposure units
     g, h, c = problem.unit_exposure.shape
-    seq = np.concatenate([hist, plan[:, None, :] * problem.unit_exposure, np.zeros((g, problem.tail, c))], 1)
+    after = np.zeros((g, problem.tail, c))
+    seq = np.concatenate([hist, plan[:, None, :] * problem.unit_exposure, after], 1)
     seq0 = np.concatenate([hist, np.zeros((g, h + problem.tail, c))], 1)
-    diff = _response(seq, p, sim.max_lag, sim.saturation) - _response(seq0, p, sim.max_lag, sim.saturation)
+    diff = (_response(seq, p, sim.max_lag, sim.saturation)
+            - _response(seq0, p, sim.max_lag, sim.saturation))
     return float((diff[:, hist.shape[1]:] * ds["population"].values[:, None, None]).sum())
 
 
@@ -430,7 +439,8 @@ def true_optimum(problem, value):
     b, n = problem.budget, len(problem.channels)
     f = lambda y: -value(cells(problem, np.clip(y, 0, None) * b)) / b  # noqa: E731
     starts = [to_decision(problem, current_mix(problem)) / b, np.full(n, 1 / n)]
-    runs = [minimize(f, s, method="SLSQP", bounds=[(0, 1)] * n, options={"ftol": 1e-12, "maxiter": 500},
+    runs = [minimize(f, s, method="SLSQP", bounds=[(0, 1)] * n,
+                     options={"ftol": 1e-12, "maxiter": 500},
                      constraints=[{"type": "eq", "fun": lambda y: y.sum() - 1}]) for s in starts]
     return min(runs, key=lambda r: r.fun).x
 
@@ -454,7 +464,8 @@ def test_optimizer_with_true_parameters_finds_the_true_optimum(seed):
     cfg = OptimizeConfig(horizon_weeks=13)
     problem, terms = setup((ds, scaling, truth), cfg, truth_as_draw(truth, scaling), model)
     value = lambda plan: true_value(plan, problem, ds, scaling, truth, sim)  # noqa: E731
-    plan = current_mix(problem) * np.random.default_rng(seed).uniform(0.3, 2.0, problem.reference.shape)
+    rng = np.random.default_rng(seed)
+    plan = current_mix(problem) * rng.uniform(0.3, 2.0, problem.reference.shape)
     with jax.enable_x64(True):
         terms64 = build_terms(truth_as_draw(truth, scaling), problem, model, jnp.float64)
         mine = float(values(jnp.asarray(plan), terms64, jnp.asarray(problem.weights), "hill")[0])

@@ -67,7 +67,8 @@ def outcome_table(result: Result) -> pd.DataFrame:
         v, s = result.value[name], result.scores[name]
         q = np.quantile(v, QUANTILES)
         row = {"plan": name, "spend": float(plan.sum()), "mean": float(v.mean()), "p5": q[0],
-               "p50": q[1], "p95": q[2], "return_per_spend": float(v.mean() / max(plan.sum(), 1e-30)),
+               "p50": q[1], "p95": q[2],
+               "return_per_spend": float(v.mean() / max(plan.sum(), 1e-30)),
                "p_beats_current": np.nan if name == "current" else float(np.mean(s > base))}
         if result.spec.objective == "profit":
             row.update(profit_mean=float(s.mean()), profit_p5=float(np.quantile(s, 0.05)),
@@ -152,22 +153,25 @@ def print_report(result: Result, per_geo: bool = False) -> None:
     table = allocation_table(result)
     if "draw_opt_sd" in table:
         cols += ["draw_opt_p5", "draw_opt_p95"]
-    print("\nRecommended spend per channel (marginal return at the optimum; per-draw optimum range):")
+    print("\nRecommended spend per channel (marginal return at the optimum; range of the per-draw "
+          "optimum):")
     print(table[cols].to_string(index=False, float_format=_fmt))
     if per_geo:
         print("\nPer geo:")
         print(geo_table(result).to_string(index=False, float_format=_fmt))
     print("\nOutcome over the posterior (incremental value in the evaluated weeks):")
     print(outcome_table(result).to_string(index=False, float_format=_fmt))
-    ok = "passed" if st["kkt_ok"] else "FAILED" if st["smooth"] else "not met (the objective is not smooth)"
+    ok = ("passed" if st["kkt_ok"] else "FAILED" if st["smooth"]
+          else "not met (the objective is not smooth)")
     print(f"\nsolver: {st['status']} after {st['iterations']} iterations (residual "
           f"{st['residual']:.2e}, tol {st['tol']:g}); optimality check {ok}: marginal-return gap "
-          f"{st['kkt_gap']:.2%} across {st['free']} unbounded coordinates (tol {st['kkt_tol']:.0%});"
+          f"{st['kkt_gap']:.2%} across {st['free']} unbounded coordinates "
+          f"(tol {st['kkt_tol']:.0%});"
           f" {st['solve_s']:.1f} s")
 
 
 def run_optimize(cfg: OptimizeConfig) -> Result:
-    """``mmm-geo optimize``: load the run, optimise, print the report and save it in the run folder."""
+    """``mmm-geo optimize``: load the run, optimise, print the report, save it in the run folder."""
     from mmm_geo.run import load_run
 
     if not cfg.run:

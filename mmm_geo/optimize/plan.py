@@ -119,7 +119,8 @@ def kkt_check(g: np.ndarray, x: np.ndarray, feas: Feasible, cap: bool, offset: f
     slack = cap and x.sum() < 1 - BOUND_TOL
     lam = 0.0 if slack else float(np.mean(g[free]))
     gaps = [np.max(np.abs(g[free] - lam)) if slack else np.ptp(g[free])]
-    gaps += [np.max(g[at_lo & ~held] - lam, initial=0.0), np.max(lam - g[at_hi & ~held], initial=0.0)]
+    gaps += [np.max(g[at_lo & ~held] - lam, initial=0.0),
+             np.max(lam - g[at_hi & ~held], initial=0.0)]
     return {"kkt_gap": float(max(gaps) / scale), "free": int(free.sum()), "multiplier": lam}
 
 
@@ -179,9 +180,11 @@ def optimize(problem: Problem, terms: DrawTerms, spec: Spec, settings: Settings,
         "status": ("converged" if bool(sol.converged) else "stalled" if bool(sol.stalled)
                    else "max_iter"),
         "iterations": int(sol.iterations), "residual": float(sol.residual), "tol": settings.tol,
-        "objective": float(objective(x, args, spec)) * problem.budget, "kkt_ok": check["kkt_gap"] <= kkt_tol,
-        "kkt_tol": kkt_tol, "smooth": spec.objective not in ("quantile", "cvar"), **check, "max_violation": float(violation(x, feas, settings.cap))
-        * problem.budget, "draws": int(terms.base.shape[0]), "solve_s": solve_s,
+        "objective": float(objective(x, args, spec)) * problem.budget,
+        "kkt_ok": check["kkt_gap"] <= kkt_tol, "kkt_tol": kkt_tol,
+        "smooth": spec.objective not in ("quantile", "cvar"), **check,
+        "max_violation": float(violation(x, feas, settings.cap)) * problem.budget,
+        "draws": int(terms.base.shape[0]), "solve_s": solve_s,
         "total_s": time.perf_counter() - start,
     }
     return Result(problem, spec, plans, scores, value, mroi, draw_optima, status)

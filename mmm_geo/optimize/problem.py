@@ -1,5 +1,5 @@
-"""The planning problem of a saved run as plain arrays: horizon, carry-in, flighting, spend-to-exposure
-conversion, value weights, the historical (current) mix and the constraints.
+"""The planning problem of a saved run as plain arrays: horizon, carry-in, flighting,
+spend-to-exposure conversion, value weights, the historical (current) mix and the constraints.
 
 Shapes use G geos, C channels, H horizon weeks, L the adstock ``max_lag`` and E = H + tail evaluated
 weeks (tail = L - 1 when the effect of horizon spend after the horizon counts, else 0).
@@ -102,8 +102,10 @@ def check_settings(cfg: OptimizeConfig) -> None:
         (o.draws is None or o.draws >= 1, f"optimizer.draws={o.draws}", "draws >= 1 or null"),
         (o.learning_rate > 0, f"optimizer.learning_rate={o.learning_rate}", "learning_rate > 0"),
         (o.max_iter >= 1, f"optimizer.max_iter={o.max_iter}", "max_iter >= 1"),
-        (o.tol > 0 and o.kkt_tol > 0, f"optimizer.tol={o.tol}, kkt_tol={o.kkt_tol}", "tolerances > 0"),
-        (o.projection_iter >= 1, f"optimizer.projection_iter={o.projection_iter}", "projection_iter >= 1"),
+        (o.tol > 0 and o.kkt_tol > 0, f"optimizer.tol={o.tol}, kkt_tol={o.kkt_tol}",
+         "tolerances > 0"),
+        (o.projection_iter >= 1, f"optimizer.projection_iter={o.projection_iter}",
+         "projection_iter >= 1"),
         (o.allocation_draws >= 0, f"optimizer.allocation_draws={o.allocation_draws}", ">= 0"),
         (cfg.target_value > 0, f"target_value={cfg.target_value}", "target_value > 0"),
     ]
@@ -151,8 +153,8 @@ def _bound_pair(name: str, value: Any, what: str) -> Tuple[float, float]:
     elif isinstance(value, (list, tuple)) and len(value) == 2:
         pair = list(value)
     else:
-        _fail(f"{what}.{name}={value!r} is not a bound", f"write {what}.{name}=[min,max] (null for an "
-              "open side)")
+        _fail(f"{what}.{name}={value!r} is not a bound",
+              f"write {what}.{name}=[min,max] (null for an open side)")
     try:
         lo = 0.0 if pair[0] is None else float(pair[0])
         hi = np.inf if pair[1] is None else float(pair[1])
@@ -217,7 +219,8 @@ def build_problem(ds: xr.Dataset, scaling: Scaling, model: ModelConfig, cfg: Opt
         budget: overrides ``cfg.budget`` (the target mode searches it).
 
     Returns:
-        The :class:`Problem`; ConfigError on an unusable horizon, unknown names or infeasible bounds.
+        The :class:`Problem`; ConfigError on an unusable horizon, unknown names or infeasible
+        bounds.
     """
     check_settings(cfg)
     n_geo, n_time, n_ch = ds.sizes[dims.GEO], ds.sizes[dims.TIME], ds.sizes[dims.CHANNEL]
@@ -262,7 +265,8 @@ def build_problem(ds: xr.Dataset, scaling: Scaling, model: ModelConfig, cfg: Opt
 
     pop_share = ds["population"].values / ds["population"].values.sum()
     ch_tot = reference.sum(0, keepdims=True)
-    geo_share = np.where(ch_tot > 0, reference / np.where(ch_tot > 0, ch_tot, 1.0), pop_share[:, None])
+    geo_share = np.where(ch_tot > 0, reference / np.where(ch_tot > 0, ch_tot, 1.0),
+                         pop_share[:, None])
     channels = np.asarray(ds.coords[dims.CHANNEL].values).astype(str)
     geos = np.asarray(ds.coords[dims.GEO].values).astype(str)
     if window:
@@ -285,13 +289,16 @@ def _constraints(cfg: OptimizeConfig, channels: np.ndarray, geos: np.ndarray, re
     """Decision bounds and group bounds in currency, after the feasibility checks."""
     ref_ch, ref_geo = reference.sum(0), reference.sum(1)
     c_lo, c_hi = _resolve(channels, dict(cfg.bounds), ref_ch, cfg.bounds_relative, "bounds")
-    g_lo, g_hi = _resolve(geos, dict(cfg.geo_bounds), ref_geo, cfg.geo_bounds_relative, "geo_bounds")
+    g_lo, g_hi = _resolve(geos, dict(cfg.geo_bounds), ref_geo, cfg.geo_bounds_relative,
+                          "geo_bounds")
     locked: List[str] = list(cfg.locked)
     for name in locked:
         if name not in channels:
-            _fail(f"locked: {name!r} is not a channel of the run", f"use one of {', '.join(channels)}")
+            _fail(f"locked: {name!r} is not a channel of the run",
+                  f"use one of {', '.join(channels)}")
         if name in cfg.bounds:
-            _fail(f"channel {name!r} is both locked and bounded", "drop it from bounds or from locked")
+            _fail(f"channel {name!r} is both locked and bounded",
+                  "drop it from bounds or from locked")
     is_locked = np.isin(channels, locked)
     c_lo, c_hi = np.where(is_locked, ref_ch, c_lo), np.where(is_locked, ref_ch, c_hi)
     _check_sum(c_lo, c_hi, budget, cfg.budget_cap, "channel")

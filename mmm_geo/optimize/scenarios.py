@@ -125,7 +125,8 @@ def scenario_cells(spec: str, current: np.ndarray, problem: Problem) -> np.ndarr
     return cells
 
 
-def scenario_plans(specs: List[str], current: np.ndarray, problem: Problem) -> Dict[str, np.ndarray]:
+def scenario_plans(specs: List[str], current: np.ndarray,
+                   problem: Problem) -> Dict[str, np.ndarray]:
     """Every scenario of ``specs`` by its text, each cells (G, C); duplicates are errors."""
     plans: Dict[str, np.ndarray] = {}
     for spec in specs:

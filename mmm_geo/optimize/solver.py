@@ -7,16 +7,17 @@ The decision ``x`` is the plan in shares of the budget (n,). The feasible set is
 for families of disjoint groups ``M`` (the channel and geo totals of channel x geo cells).
 
 - Box + budget: exact Euclidean projection ``clip(v - tau, lo, hi)``, with ``tau`` found in closed
-  form: the sum is piecewise linear in ``tau`` with kinks at ``v - lo`` and ``v - hi``; evaluate it at
-  every kink and interpolate linearly inside the bracketing pair. No iteration, no tolerance.
+  form: the sum is piecewise linear in ``tau`` with kinks at ``v - lo`` and ``v - hi``; evaluate it
+  at every kink and interpolate linearly inside the bracketing pair. No iteration, no tolerance.
 - With group families, Dykstra's alternating projections, the box + budget set last, so the budget
   and the per-cell bounds always hold exactly and group bounds up to Dykstra's convergence
   (the final plan is projected with many more passes and its violation reported).
 
 Each step feeds the gradient mapping ``G = (P(x + eta g) - x) / eta`` of the normalised gradient to
-``optax.adam`` (decaying learning rate) and projects the update. ``G = 0`` exactly at a KKT point, so
-its size is the stopping rule: the largest imbalance of marginal returns across the coordinates not
-held at a bound, relative to the mean absolute marginal return.
+``optax.adam`` (decaying learning rate) and projects the update. ``G = 0`` exactly at a KKT point,
+so its size is the stopping rule: the largest imbalance of marginal returns across the coordinates
+not held at a bound, relative to the mean absolute marginal return. Non-smooth objectives (quantile,
+CVaR) may instead stop when the objective stalls (``ftol``); the status says which.
 """
 
 from __future__ import annotations
@@ -75,8 +76,9 @@ class Settings(NamedTuple):
 
 
 class Solution(NamedTuple):
-    """Solver output: the optimum (shares), its objective, iterations used, the final KKT residual,
-    whether it met ``tol`` (converged) or ``ftol`` (stalled); neither: it stopped at ``max_iter``."""
+    """Solver output: the optimum (shares), its objective, iterations used, the final KKT
+    residual, whether it met ``tol`` (converged) or ``ftol`` (stalled); neither: it stopped at
+    ``max_iter``."""
 
     x: jnp.ndarray
     value: jnp.ndarray
@@ -166,7 +168,8 @@ def kkt_residual(g: jnp.ndarray, x: jnp.ndarray, feas: Feasible, settings: Setti
     return (project(x + eta * gn, feas, settings.projection_iter, settings.cap) - x) / eta
 
 
-def solve(value_fn: Callable, x0: jnp.ndarray, feas: Feasible, args, settings: Settings) -> Solution:
+def solve(value_fn: Callable, x0: jnp.ndarray, feas: Feasible, args,
+          settings: Settings) -> Solution:
     """Maximise ``value_fn(x, args)`` over the feasible set from ``x0`` (projected first).
 
     Jit-compile with ``settings`` and ``value_fn`` static; ``args`` (draw terms, budget) are traced,
