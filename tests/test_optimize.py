@@ -273,6 +273,18 @@ def test_locked_bounds_and_cells_hold_exactly(data3):
     assert result.status["status"] == "converged" and result.status["kkt_ok"]
 
 
+def test_locked_channel_keeps_its_history_and_the_rest_is_optimal(data3):
+    cfg = OptimizeConfig(horizon_weeks=6, locked=["social"])
+    problem, terms = setup(data3, cfg, default_params())
+    result = optimize(problem, terms, Spec("channel", "hill"), SETTINGS)
+    rec = result.plans["recommended"].sum(0)
+    assert rec[2] == pytest.approx(problem.reference.sum(0)[2], rel=1e-12)   # its history
+    assert rec.sum() == pytest.approx(problem.budget, rel=1e-12)
+    assert result.status["kkt_ok"] and result.status["free"] == 2
+    m = result.mroi.mean(0)
+    assert abs(m[0] - m[1]) / m[:2].mean() < 0.01
+
+
 def test_profit_with_budget_cap_stops_where_profit_stops(data3):
     cfg = OptimizeConfig(horizon_weeks=6, budget_cap=True, optimizer=OptimizerConfig(
         objective="profit", margin=0.3))

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -32,7 +33,7 @@ FINAL_PASSES = 20     # the final plan gets this many times more Dykstra passes
 
 @dataclass
 class Result:
-    """What the optimizer found, in user units (see ``mmm_geo.optimize.report`` for the tables).
+    """What the optimizer found, in user units (see ``mmm_geo.optimize.output`` for the tables).
 
     Attributes:
         problem: the planning problem (at the final budget).
@@ -106,7 +107,7 @@ def kkt_check(g: np.ndarray, x: np.ndarray, feas: Feasible, cap: bool, offset: f
     g, x = np.asarray(g, float), np.asarray(x, float)
     lo, hi = np.asarray(feas.lo, float), np.asarray(feas.hi, float)
     at_lo, at_hi = x <= lo + BOUND_TOL, x >= hi - BOUND_TOL
-    held = np.zeros_like(x, bool)
+    held = hi - lo <= BOUND_TOL                                  # fixed (locked): cannot move
     for m, glo, ghi in zip(feas.members, feas.group_lo, feas.group_hi):
         m = np.asarray(m, float)
         s = m @ x
@@ -158,7 +159,8 @@ def optimize(problem: Problem, terms: DrawTerms, spec: Spec, settings: Settings,
         raise ConfigError("the channel and geo bounds cannot all hold at this budget\n  fix: "
                           "loosen geo_bounds or bounds, or change the budget")
     sol = solve_plan(x0, feas, args, spec, settings)
-    x = project(sol.x, feas, settings.projection_iter * FINAL_PASSES, settings.cap)
+    x = jax.block_until_ready(project(sol.x, feas, settings.projection_iter * FINAL_PASSES,
+                                      settings.cap))
     solve_s = time.perf_counter() - start
     g = np.asarray(plan_gradient(x, args, spec))
     check = kkt_check(g, np.asarray(x), feas, settings.cap, float(spec.objective == "profit"))
