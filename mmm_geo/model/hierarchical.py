@@ -57,19 +57,22 @@ def check_config(cfg: ModelConfig) -> None:
 
 
 def trend_basis(n_time: int, n_knots: int) -> np.ndarray:
-    """Piecewise-linear interpolation weights (time, knot), centred over time.
+    """An orthogonal basis (time, knot) for a centred piecewise-linear trend.
 
-    Knots are evenly spaced; the first knot's column is dropped and the rest are centred, so the
-    trend has mean zero over the data window. The geo baselines then carry the mean level and the
-    knot values are nearly uncorrelated with them (an anchor at the first period instead ties every
-    knot to every baseline: a long ridge that costs NUTS hundreds of leapfrog steps).
+    With iid ``Normal(0, s)`` values at ``n_knots + 1`` evenly spaced knots, the trend (centred
+    over time, so the geo baselines carry the mean level) is ``B c`` with ``B`` the centred
+    interpolation weights. Writing ``B = U S V'`` and ``trend = (U S) z`` with ``z ~ Normal(0, s)``
+    gives exactly the same prior on the trend with orthogonal columns: knot values themselves form a
+    long ridge (e.g. with one knot per week, shifting all of them moves only the first week) that
+    costs NUTS hundreds of leapfrog steps.
     """
     if n_knots == 0:
         return np.zeros((n_time, 0))
     knots = np.linspace(0, n_time - 1, n_knots + 1)
     eye = np.eye(n_knots + 1)
     basis = np.stack([np.interp(np.arange(n_time), knots, eye[k]) for k in range(n_knots + 1)], -1)
-    return basis[:, 1:] - basis[:, 1:].mean(axis=0)
+    u, s, _ = np.linalg.svd(basis - basis.mean(axis=0), full_matrices=False)
+    return u[:, :n_knots] * s[:n_knots]
 
 
 def fourier_basis(n_time: int, order: int, period: float, offset: int = 0) -> np.ndarray:
