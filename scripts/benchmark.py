@@ -6,7 +6,8 @@ min ESS per second, max R-hat, divergences, peak memory and device.
 Examples::
 
     python scripts/benchmark.py --geos 20 --weeks 156 --channels 4
-    python scripts/benchmark.py --data conf/data/meridian_geo_media.yaml
+    python scripts/benchmark.py --data conf/data/meridian_geo_media.yaml \
+        --baseline additive --trend-knots 155 --fourier-order 0     # = experiment=meridian_geo_media
     python scripts/benchmark.py --geos 40 --weeks 156 --channels 10 --chains 4 --draws 500
 
 Compile time is the wall time of a separate 2-iteration fit (it compiles the same programs);
@@ -78,6 +79,9 @@ def main(argv=None) -> dict:
     p.add_argument("--max-lag", type=int, default=8)
     p.add_argument("--saturation", default="hill")
     p.add_argument("--chain-method", default="auto")
+    p.add_argument("--baseline", default="multiplicative")
+    p.add_argument("--trend-knots", type=int, default=4)
+    p.add_argument("--fourier-order", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
 
@@ -86,7 +90,8 @@ def main(argv=None) -> dict:
         data_cfg = replace(data_cfg, path=a.path)
     sim = SimulationConfig(geos=a.geos, weeks=a.weeks, channels=a.channels, seed=a.seed)
     model_cfg = ModelConfig(adstock=AdstockConfig(max_lag=a.max_lag),
-                            saturation=replace(SaturationConfig(), kind=a.saturation))
+                            saturation=replace(SaturationConfig(), kind=a.saturation),
+                            baseline=a.baseline, trend_knots=a.trend_knots, fourier_order=a.fourier_order)
     infer = InferenceConfig(chains=a.chains, warmup=a.warmup, draws=a.draws, progress_bar=False,
                             chain_method=a.chain_method)
     cfg = FitConfig(data=data_cfg, model=model_cfg, inference=infer, simulation=sim, seed=a.seed)

@@ -134,10 +134,14 @@ def _sample_params(data: ModelData, cfg: ModelConfig) -> Params:
     n_geo, n_time, n_channel = data.media.shape
     n_control = data.controls.shape[-1]
     pr, p = cfg.priors, {}
-    p["baseline_mean"] = priors.sample("baseline_mean", pr.baseline_mean)
-    p["baseline_sd"] = priors.sample("baseline_sd", pr.baseline_sd)
+    pooled = n_geo > 1   # with one geo there is no spread across geos to learn: no hierarchy
+    if pooled:
+        p["baseline_mean"] = priors.sample("baseline_mean", pr.baseline_mean)
+        p["baseline_sd"] = priors.sample("baseline_sd", pr.baseline_sd)
     with numpyro.plate(dims.GEO, n_geo, dim=-1):
-        p["baseline"] = numpyro.sample("baseline", dist.Normal(p["baseline_mean"], p["baseline_sd"]))
+        prior = (dist.Normal(p["baseline_mean"], p["baseline_sd"]) if pooled
+                 else priors.PRIORS[pr.baseline_mean.dist](pr.baseline_mean.a, pr.baseline_mean.b))
+        p["baseline"] = numpyro.sample("baseline", prior)
     p["trend_coef"] = _vector("trend_coef", pr.trend, dims.KNOT, cfg.trend_knots)
     p["season_coef"] = _vector("season_coef", pr.seasonality, dims.FOURIER, 2 * cfg.fourier_order)
     p["control_coef"] = _vector("control_coef", pr.control, dims.CONTROL, n_control)
@@ -154,10 +158,15 @@ def _sample_params(data: ModelData, cfg: ModelConfig) -> Params:
         for name in SATURATION_PARAMS[sat.kind]:
             p[name] = priors.sample(name, getattr(sat, name), (n_channel,))
         p["media_log_effect"] = jnp.log(priors.sample("media_effect", pr.media_effect, (n_channel,)))
-        p["media_geo_sd"] = priors.sample("media_geo_sd", pr.media_geo_sd, (n_channel,))
+        if pooled:
+            p["media_geo_sd"] = priors.sample("media_geo_sd", pr.media_geo_sd, (n_channel,))
         with numpyro.plate(dims.GEO, n_geo, dim=-2):
-            p["media_log_effect_geo"] = numpyro.sample(
-                "media_log_effect_geo", dist.Normal(p["media_log_effect"], p["media_geo_sd"]))
+            if pooled:
+                p["media_log_effect_geo"] = numpyro.sample(
+                    "media_log_effect_geo", dist.Normal(p["media_log_effect"], p["media_geo_sd"]))
+            else:
+                p["media_log_effect_geo"] = numpyro.deterministic(
+                    "media_log_effect_geo", p["media_log_effect"][None, :])
     if cfg.sigma_per_geo:
         with numpyro.plate(dims.GEO, n_geo, dim=-1):
             p["sigma"] = priors.sample("sigma", pr.sigma, (n_geo,))
