@@ -129,7 +129,7 @@ class InferenceConfig:
     chains: int = 4
     warmup: int = 1000
     draws: int = 1000
-    target_accept: float = 0.85
+    target_accept: float = 0.9
     max_tree_depth: int = 10
     dense_mass: bool = False
     chain_method: str = "auto"
