@@ -30,6 +30,7 @@ from mmm_geo.data.simulate import data_config, simulate
 from mmm_geo.data.validate import check_window
 from mmm_geo.errors import RunError
 from mmm_geo.inference import diagnostics
+from mmm_geo.inference.mcmc import run_nuts
 from mmm_geo.inference.trace import atomic_write, build_trace, load_trace, save_trace
 from mmm_geo.model.hierarchical import check_config
 
@@ -77,7 +78,7 @@ def fit(cfg: FitConfig, out_dir: Path, resolved_config: Optional[str] = None) ->
     scaling = fit_scaling(ds)
     data = model_data(ds, scaling, np.float64 if cfg.inference.x64 else np.float32)
     key_fit, key_ppc = jax.random.split(jax.random.key(cfg.seed))
-    result = run_sampler(data, cfg, key_fit)
+    result = run_nuts(data, cfg.model, cfg.inference, key_fit)
     attrs = {"name": cfg.name, "config_hash": config_hash(cfg), "source": ds.attrs["source"],
              "kpi_is_revenue": str(ds.attrs["kpi_is_revenue"])}
     idata = build_trace(result, ds, scaling, data, cfg.model, key_ppc, cfg.inference.ppc_batch, attrs)
@@ -116,13 +117,6 @@ def fit(cfg: FitConfig, out_dir: Path, resolved_config: Optional[str] = None) ->
     diagnostics.report(table, conv, issues)
     print_summary(summary, metrics)
     return metrics
-
-
-def run_sampler(data, cfg: FitConfig, key):
-    """NUTS with the configured settings (split out so benchmarks can time it alone)."""
-    from mmm_geo.inference.mcmc import run_nuts
-
-    return run_nuts(data, cfg.model, cfg.inference, key)
 
 
 def add_truth(summary: pd.DataFrame, truth: dict) -> pd.DataFrame:
