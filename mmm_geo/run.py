@@ -121,8 +121,7 @@ def fit(cfg: FitConfig, out_dir: Path, resolved_config: Optional[str] = None) ->
 
 def add_truth(summary: pd.DataFrame, truth: dict) -> pd.DataFrame:
     """Add the true value and whether the 90 % interval covers it (simulated data only)."""
-    key = {"roi": "roi", "mroi": "mroi", "contribution": "contribution"}
-    true = [truth["national"][ch][key[m]] for m, ch in zip(summary["metric"], summary["channel"])]
+    true = [truth["national"][ch][m] for m, ch in zip(summary["metric"], summary["channel"])]
     out = summary.assign(true=true)
     return out.assign(covered=(out["p5"] <= out["true"]) & (out["true"] <= out["p95"]))
 

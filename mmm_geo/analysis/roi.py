@@ -37,19 +37,21 @@ def flat_draws(posterior: xr.Dataset) -> Dict[str, np.ndarray]:
 
 
 def media_by_draw(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg: ModelConfig,
-                  media_scale: float = 1.0, batch: int = 500):
-    """Yield (start, media effect (batch, geo, time, channel)) in KPI units, batch by batch."""
+                  scales=(1.0,), batch: int = 500):
+    """Yield, batch of draws by batch, the media effect (batch, geo, time, channel) in KPI units
+    with the data's media multiplied by each of ``scales`` (one tuple entry per scale)."""
     data = model_data(ds, scaling)
-    media = jnp.asarray(data.media) * media_scale
     n_geo, _, n_channel = data.media.shape
+    media = jnp.asarray(data.media)[None] * jnp.asarray(scales, data.media.dtype)[:, None, None, None]
     flat = flat_draws(posterior)
     n = next(iter(flat.values())).shape[0]
-    fn = jax.jit(jax.vmap(lambda p: media_response(p, media, cfg)))
+    per_draw = jax.vmap(lambda p, m: media_response(p, m, cfg), in_axes=(None, 0))
+    fn = jax.jit(jax.vmap(per_draw, in_axes=(0, None)))
     unit = (scaling.kpi_scale * ds["population"].values)[:, None, None]
     for start in range(0, n, batch):
         part = {k: jnp.asarray(v[start:start + batch]) for k, v in flat.items()}
-        params = params_from_samples(part, cfg, n_channel, n_geo)
-        yield start, np.asarray(fn(params)) * unit
+        out = np.asarray(fn(params_from_samples(part, cfg, n_channel, n_geo), media)) * unit
+        yield tuple(out[:, i] for i in range(len(scales)))
 
 
 def channel_metrics(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg: ModelConfig,
@@ -63,9 +65,7 @@ def channel_metrics(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg
     rpk = ds["revenue_per_kpi"].values[None, :, :, None]
     shape = (posterior.sizes[dims.CHAIN], posterior.sizes[dims.DRAW])
     parts = {k: [] for k in ("kpi", "revenue", "marginal")}
-    base = media_by_draw(posterior, ds, scaling, cfg, 1.0, batch)
-    up = media_by_draw(posterior, ds, scaling, cfg, 1.0 + MARGIN, batch)
-    for (_, now), (_, more) in zip(base, up):
+    for now, more in media_by_draw(posterior, ds, scaling, cfg, (1.0, 1.0 + MARGIN), batch):
         parts["kpi"].append(now.sum(axis=2))
         parts["revenue"].append((now * rpk).sum(axis=2))
         parts["marginal"].append(((more - now) * rpk).sum(axis=2))
