@@ -166,12 +166,30 @@ class SimulateConfig:
 
 
 @dataclass(frozen=True)
+class ValidationConfig:
+    """Time-series validation (see ``mmm_geo.validation``).
+
+    ``holdout``: the final periods the fit does not see; they are forecast and scored against a
+    seasonal-naive forecast. ``folds`` > 0: rolling-origin cross-validation, fold k of K trains on
+    everything before its ``holdout`` test periods, the last fold's window ending with the data; the
+    run's trace is the last fold's fit. ``metric``: the ``metrics.json`` entry the fit returns to
+    Hydra sweepers, as a dotted path (e.g. ``holdout.mape``, ``cv.mean_mape``); ``auto`` picks
+    ``cv.mean_mape``, ``holdout.mape`` or ``fit.mape``, whichever applies first.
+    """
+
+    holdout: int = 0
+    folds: int = 0
+    metric: str = "auto"
+
+
+@dataclass(frozen=True)
 class FitConfig:
     """Top-level config of ``mmm-geo fit``."""
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
     name: str = "default"
     seed: int = 0

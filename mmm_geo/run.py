@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import NamedTuple, Optional, Tuple
 
 import arviz as az
+import jax
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from mmm_geo import dims
+from mmm_geo.analysis.accuracy import fit_metrics
 from mmm_geo.analysis.roi import channel_metrics, interval_table
 from omegaconf import OmegaConf
 
@@ -27,12 +29,13 @@ from mmm_geo.config import FitConfig, config_hash, to_config
 from mmm_geo.data.load import load_dataset, to_dataset
 from mmm_geo.data.scaling import Scaling, fit_scaling, model_data
 from mmm_geo.data.simulate import data_config, simulate
-from mmm_geo.data.validate import check_window
+from mmm_geo.data.validate import check_spend, check_window
 from mmm_geo.errors import RunError
 from mmm_geo.inference import diagnostics
 from mmm_geo.inference.mcmc import run_nuts
 from mmm_geo.inference.trace import atomic_write, build_trace, load_trace, save_trace
-from mmm_geo.model.hierarchical import check_config
+from mmm_geo.model.hierarchical import check_config, time_bases
+from mmm_geo.validation import objective, train_lengths
 
 COMPLETE = "metrics.json"
 
@@ -56,32 +59,58 @@ def load_data(cfg: FitConfig) -> Tuple[xr.Dataset, Optional[dict]]:
     return load_dataset(cfg.data), None
 
 
-def fit_metrics(idata: az.InferenceData) -> dict:
-    """In-sample R^2 and MAPE of the posterior predictive mean against the observed KPI."""
-    obs = idata.observed_data["kpi"].values
-    pred = idata.posterior_predictive["kpi"].mean(dim=(dims.CHAIN, dims.DRAW)).values
-    resid = obs - pred
-    r2 = 1 - (resid ** 2).sum() / ((obs - obs.mean()) ** 2).sum()
-    nonzero = obs != 0
-    mape = np.mean(np.abs(resid[nonzero] / obs[nonzero]))
-    return {"r2": float(r2), "mape": float(mape)}
+class Fitted(NamedTuple):
+    """One fit on a training window: its trace, scaling and sampler timing."""
+
+    idata: az.InferenceData
+    scaling: Scaling
+    sample_s: float
+    chain_method: str
+
+
+def fit_window(cfg: FitConfig, ds: xr.Dataset, n_train: int, key: jax.Array, attrs: dict) -> Fitted:
+    """Fit on the first ``n_train`` periods of ``ds``; the trace covers (forecasts) all of them."""
+    train = ds.isel({dims.TIME: slice(0, n_train)})
+    check_window(n_train, cfg.model.adstock.max_lag, ds.attrs["source"])
+    check_spend(train["spend"].values, list(ds[dims.CHANNEL].values),
+                list(ds[dims.CHANNEL].values), f"{ds.attrs['source']} (first {n_train} periods)")
+    scaling = fit_scaling(train)
+    bases = time_bases(ds.sizes[dims.TIME], cfg.model, n_train)
+    data = model_data(ds, scaling, np.float64 if cfg.inference.x64 else np.float32, bases, n_train)
+    key_fit, key_ppc = jax.random.split(key)
+    result = run_nuts(data, cfg.model, cfg.inference, key_fit)
+    idata = build_trace(result, ds, scaling, data, cfg.model, key_ppc, cfg.inference.ppc_batch, attrs)
+    return Fitted(idata, scaling, result.sample_s, result.chain_method)
+
+
+def fold_row(fold: int, n_train: int, fitted: Fitted, period: float) -> dict:
+    """One rolling-origin fold's line in ``metrics.json["cv"]``: forecast accuracy and health."""
+    conv = diagnostics.convergence(fitted.idata)
+    hold = fit_metrics(fitted.idata, period)["holdout"]
+    return {"fold": fold, "train_periods": n_train, "test_periods": hold.pop("periods"), **hold,
+            "max_rhat": conv["max_rhat"], "divergences": conv["divergences"],
+            "sample_s": fitted.sample_s}
 
 
 def fit(cfg: FitConfig, out_dir: Path, resolved_config: Optional[str] = None) -> dict:
-    """Fit the model of ``cfg`` and write the run folder ``out_dir``. Returns ``metrics.json``."""
-    import jax
+    """Fit the model of ``cfg`` and write the run folder ``out_dir``. Returns ``metrics.json``.
 
+    With ``validation.folds`` the earlier folds are fitted first and scored; the last fold (or the
+    single holdout split, or the whole data) is the run's own fit.
+    """
     check_config(cfg.model)
     start = time.perf_counter()
     ds, truth = load_data(cfg)
-    check_window(ds.sizes[dims.TIME], cfg.model.adstock.max_lag, ds.attrs["source"])
-    scaling = fit_scaling(ds)
-    data = model_data(ds, scaling, np.float64 if cfg.inference.x64 else np.float32)
-    key_fit, key_ppc = jax.random.split(jax.random.key(cfg.seed))
-    result = run_nuts(data, cfg.model, cfg.inference, key_fit)
+    lengths = train_lengths(ds.sizes[dims.TIME], cfg.validation, 2 * cfg.model.adstock.max_lag)
+    key = jax.random.key(cfg.seed)
+    h = cfg.validation.holdout
+    folds = [fold_row(k, n, fit_window(cfg, ds.isel({dims.TIME: slice(0, n + h)}), n,
+                                       jax.random.fold_in(key, k), {}), cfg.model.period)
+             for k, n in enumerate(lengths[:-1], start=1)]
     attrs = {"name": cfg.name, "config_hash": config_hash(cfg), "source": ds.attrs["source"],
              "kpi_is_revenue": str(ds.attrs["kpi_is_revenue"])}
-    idata = build_trace(result, ds, scaling, data, cfg.model, key_ppc, cfg.inference.ppc_batch, attrs)
+    fitted = fit_window(cfg, ds, lengths[-1], jax.random.fold_in(key, len(lengths)), attrs)
+    idata, scaling = fitted.idata, fitted.scaling
     table = diagnostics.diagnostics_table(idata)
     conv = diagnostics.convergence(idata)
     issues = diagnostics.problems(conv, cfg.inference)
@@ -108,11 +137,17 @@ def fit(cfg: FitConfig, out_dir: Path, resolved_config: Optional[str] = None) ->
         "convergence": conv,
         "converged": not issues,
         "problems": issues,
-        "fit": fit_metrics(idata),
-        "time": {"sample_s": result.sample_s, "total_s": time.perf_counter() - start,
-                 "chain_method": result.chain_method, "device": str(jax.devices()[0].platform)},
-        "min_ess_per_s": conv["min_ess_bulk"] / result.sample_s,
+        **fit_metrics(idata, cfg.model.period),
+        "time": {"sample_s": fitted.sample_s, "total_s": time.perf_counter() - start,
+                 "chain_method": fitted.chain_method, "device": str(jax.devices()[0].platform)},
+        "min_ess_per_s": conv["min_ess_bulk"] / fitted.sample_s,
     }
+    if folds:
+        folds.append(fold_row(len(lengths), lengths[-1], fitted, cfg.model.period))
+        metrics["cv"] = {"folds": folds,
+                         **{f"mean_{m}": float(np.mean([f[m] for f in folds]))
+                            for m in ("mape", "nrmse", "naive_mape", "naive_nrmse")}}
+    metrics["objective"] = objective(metrics, cfg.validation.metric)
     atomic_write(out_dir / COMPLETE, lambda p: p.write_text(json.dumps(metrics, indent=2)))
     diagnostics.report(table, conv, issues)
     print_summary(summary, metrics)
@@ -139,6 +174,14 @@ def print_summary(summary: pd.DataFrame, metrics: dict) -> None:
     f, t = metrics["fit"], metrics["time"]
     print(f"\nin-sample R^2 {f['r2']:.3f}, MAPE {f['mape']:.2%}; sampling {t['sample_s']:.1f} s on "
           f"{t['device']} ({t['chain_method']} chains); min ESS/s {metrics['min_ess_per_s']:.2f}")
+    for fold in metrics.get("cv", {}).get("folds", []):
+        print(f"fold {fold['fold']}: trained on {fold['train_periods']} periods, forecast "
+              f"{fold['test_periods']}: MAPE {fold['mape']:.2%} (seasonal naive "
+              f"{fold['naive_mape']:.2%}), max R-hat {fold['max_rhat']:.3f}")
+    if "holdout" in metrics:
+        h = metrics["holdout"]
+        print(f"holdout ({h['periods']} periods): R^2 {h['r2']:.3f}, MAPE {h['mape']:.2%}, NRMSE "
+              f"{h['nrmse']:.3f}; seasonal naive: MAPE {h['naive_mape']:.2%}, NRMSE {h['naive_nrmse']:.3f}")
 
 
 def load_run(path: Path) -> Run:
@@ -149,7 +192,7 @@ def load_run(path: Path) -> Run:
                        "running)\n  fix: re-run the fit into this folder or pick another run")
     idata = load_trace(path / "trace.nc")
     cd = idata.constant_data
-    ds = xr.Dataset({name: cd[name] for name in cd.data_vars})
+    ds = xr.Dataset({name: cd[name] for name in cd.data_vars if name != "train"})
     ds["kpi"] = idata.observed_data["kpi"]
     ds.attrs["source"] = idata.posterior.attrs.get("source", str(path))
     ds.attrs["kpi_is_revenue"] = int(idata.posterior.attrs.get("kpi_is_revenue", "1"))

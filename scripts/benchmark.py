@@ -39,7 +39,7 @@ from mmm_geo.data.scaling import fit_scaling, model_data  # noqa: E402
 from mmm_geo.inference import diagnostics  # noqa: E402
 from mmm_geo.inference.mcmc import run_nuts  # noqa: E402
 from mmm_geo.inference.trace import build_trace  # noqa: E402
-from mmm_geo.model.hierarchical import model  # noqa: E402
+from mmm_geo.model.hierarchical import model, time_bases  # noqa: E402
 from mmm_geo.run import load_data  # noqa: E402
 
 
@@ -97,7 +97,7 @@ def main(argv=None) -> dict:
     cfg = FitConfig(data=data_cfg, model=model_cfg, inference=infer, simulation=sim, seed=a.seed)
     ds, _ = load_data(cfg)
     scaling = fit_scaling(ds)
-    data = model_data(ds, scaling)
+    data = model_data(ds, scaling, np.float32, time_bases(ds.sizes["time"], model_cfg))
     key = jax.random.key(a.seed)
     grad_s = gradient_seconds(data, model_cfg)
     fit = run_nuts(data, model_cfg, infer, key, measure_compile=True)

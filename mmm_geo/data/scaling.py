@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import NamedTuple, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 import xarray as xr
@@ -26,11 +26,17 @@ class ModelData(NamedTuple):
         y: scaled KPI, (geo, time).
         media: scaled exposure, (geo, time, channel).
         controls: standardised controls, (geo, time, control).
+        trend: trend basis, (time, knot); see ``mmm_geo.model.hierarchical.trend_basis``.
+        season: Fourier basis, (time, 2 * order).
+        train: True for the periods the likelihood sees, (time,); the rest are held out.
     """
 
     y: np.ndarray
     media: np.ndarray
     controls: np.ndarray
+    trend: np.ndarray
+    season: np.ndarray
+    train: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -68,13 +74,22 @@ def fit_scaling(ds: xr.Dataset) -> Scaling:
     )
 
 
-def model_data(ds: xr.Dataset, s: Scaling, dtype=np.float32) -> ModelData:
-    """Scale a Dataset into :class:`ModelData`."""
+def model_data(ds: xr.Dataset, s: Scaling, dtype=np.float32, bases: Tuple[np.ndarray, ...] = (),
+               n_train: Optional[int] = None) -> ModelData:
+    """Scale a Dataset into :class:`ModelData`.
+
+    ``bases`` is (trend, season) from ``mmm_geo.model.hierarchical.time_bases`` (empty: no trend or
+    seasonality terms, enough for media-only analysis); ``n_train`` the periods the likelihood
+    sees (None: all).
+    """
     pop = ds["population"].values[:, None]
+    n_time = ds.sizes["time"]
     y = ds["kpi"].values / pop / s.kpi_scale
     media = ds["exposure"].values / pop[..., None] / np.asarray(s.media_scale)
     controls = (ds["controls"].values - np.asarray(s.control_mean)) / np.asarray(s.control_std)
-    return ModelData(y.astype(dtype), media.astype(dtype), controls.astype(dtype))
+    trend, season = bases or (np.zeros((n_time, 0)), np.zeros((n_time, 0)))
+    train = np.arange(n_time) < (n_time if n_train is None else n_train)
+    return ModelData(*(a.astype(dtype) for a in (y, media, controls, trend, season)), train)
 
 
 def kpi_units(scaled: np.ndarray, ds: xr.Dataset, s: Scaling) -> np.ndarray:

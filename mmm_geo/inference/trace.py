@@ -66,14 +66,29 @@ def predictive_and_loglik(fit: FitResult, data: ModelData, cfg: ModelConfig, key
     return np.concatenate(reps).reshape(shape), np.concatenate(lls).reshape(shape)
 
 
+def prior_draws(data: ModelData, cfg: ModelConfig, key: jax.Array, n: int) -> Dict[str, np.ndarray]:
+    """``n`` draws from the prior of every site (chain axis of 1), ``y`` in scaled units."""
+    args = (jax.tree.map(jnp.asarray, data), cfg)
+    out = numpyro.infer.Predictive(model, num_samples=n)(key, *args)
+    return {k: np.asarray(v)[None] for k, v in out.items()}
+
+
 def build_trace(fit: FitResult, ds: xr.Dataset, scaling: Scaling, data: ModelData, cfg: ModelConfig,
                 key: jax.Array, batch: int, attrs: Dict[str, str]) -> az.InferenceData:
     """Assemble the InferenceData: posterior, sample_stats, observed_data, constant_data,
-    log_likelihood and posterior_predictive, with coords geo, time, channel, control."""
+    log_likelihood, posterior_predictive, prior and prior_predictive, with coords geo, time,
+    channel, control.
+
+    ``constant_data["train"]`` marks the periods the likelihood saw; ``posterior_predictive``
+    covers every period (held-out ones are forecasts) and ``log_likelihood`` the training periods
+    only, so ``az.loo`` scores the fit on what it was fitted to.
+    """
     site = site_dims(data, cfg)
     coords = {d: ds.coords[d].values for d in (dims.GEO, dims.TIME, dims.CHANNEL, dims.CONTROL)}
     posterior = {k: v for k, v in fit.samples.items() if k != "y"}
-    yrep, loglik = predictive_and_loglik(fit, data, cfg, key, batch)
+    key_pred, key_prior = jax.random.split(key)
+    yrep, loglik = predictive_and_loglik(fit, data, cfg, key_pred, batch)
+    prior = prior_draws(data, cfg, key_prior, min(batch, yrep.shape[0] * yrep.shape[1]))
     stats = {STAT_NAMES[k]: v for k, v in fit.stats.items() if k in STAT_NAMES}
     stats["lp"] = -fit.stats["potential_energy"]
     stats["tree_depth"] = np.floor(np.log2(fit.stats["num_steps"] + 1)).astype(int)
@@ -83,12 +98,16 @@ def build_trace(fit: FitResult, ds: xr.Dataset, scaling: Scaling, data: ModelDat
         sample_stats=stats,
         posterior_predictive={"kpi": kpi_units(yrep, ds, scaling)},
         log_likelihood={"kpi": loglik},
+        prior={k: v for k, v in prior.items() if k != "y"},
+        prior_predictive={"kpi": kpi_units(prior["y"], ds, scaling)},
         observed_data={"kpi": ds["kpi"].values},
-        constant_data={name: ds[name].values for name in ds.data_vars if name != "kpi"},
+        constant_data={**{name: ds[name].values for name in ds.data_vars if name != "kpi"},
+                       "train": np.asarray(data.train)},
         coords=coords,
         dims={**{k: list(v) for k, v in site.items()}, "kpi": gt,
-              **{name: list(ds[name].dims) for name in ds.data_vars}},
+              **{name: list(ds[name].dims) for name in ds.data_vars}, "train": [dims.TIME]},
     )
+    idata.log_likelihood = idata.log_likelihood.isel({dims.TIME: np.asarray(data.train)})
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     for group in idata.groups():
         idata[group].attrs.update({"inference_library": "numpyro",

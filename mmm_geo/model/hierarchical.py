@@ -56,23 +56,26 @@ def check_config(cfg: ModelConfig) -> None:
         raise ConfigError("model.adstock.max_lag must be >= 1, trend_knots and fourier_order >= 0")
 
 
-def trend_basis(n_time: int, n_knots: int) -> np.ndarray:
+def trend_basis(n_time: int, n_knots: int, n_fit: Optional[int] = None) -> np.ndarray:
     """An orthogonal basis (time, knot) for a centred piecewise-linear trend.
 
-    With iid ``Normal(0, s)`` values at ``n_knots + 1`` evenly spaced knots, the trend (centred
-    over time, so the geo baselines carry the mean level) is ``B c`` with ``B`` the centred
-    interpolation weights. Writing ``B = U S V'`` and ``trend = (U S) z`` with ``z ~ Normal(0, s)``
-    gives exactly the same prior on the trend with orthogonal columns: knot values themselves form a
-    long ridge (e.g. with one knot per week, shifting all of them moves only the first week) that
-    costs NUTS hundreds of leapfrog steps.
+    With iid ``Normal(0, s)`` values at ``n_knots + 1`` evenly spaced knots over the first
+    ``n_fit`` periods (default all), the trend (centred over them, so the geo baselines carry the
+    mean level) is ``B c`` with ``B`` the centred interpolation weights. Writing ``B = U S V'`` and
+    ``trend = (U S) z`` with ``z ~ Normal(0, s)`` gives exactly the same prior on the trend with
+    orthogonal columns: knot values themselves form a long ridge (e.g. with one knot per week,
+    shifting all of them moves only the first week) that costs NUTS hundreds of leapfrog steps.
+    Periods after ``n_fit`` (a holdout) keep the trend flat at its last fitted value.
     """
+    n_fit = n_time if n_fit is None else n_fit
     if n_knots == 0:
         return np.zeros((n_time, 0))
-    knots = np.linspace(0, n_time - 1, n_knots + 1)
+    knots = np.linspace(0, n_fit - 1, n_knots + 1)
     eye = np.eye(n_knots + 1)
     basis = np.stack([np.interp(np.arange(n_time), knots, eye[k]) for k in range(n_knots + 1)], -1)
-    u, s, _ = np.linalg.svd(basis - basis.mean(axis=0), full_matrices=False)
-    return u[:, :n_knots] * s[:n_knots]
+    basis = basis - basis[:n_fit].mean(axis=0)
+    _, _, vt = np.linalg.svd(basis[:n_fit], full_matrices=False)
+    return basis @ vt[:n_knots].T
 
 
 def fourier_basis(n_time: int, order: int, period: float, offset: int = 0) -> np.ndarray:
@@ -80,6 +83,12 @@ def fourier_basis(n_time: int, order: int, period: float, offset: int = 0) -> np
     t = np.arange(offset, offset + n_time)[:, None] * 2 * np.pi / period
     k = np.arange(1, order + 1)[None, :]
     return np.concatenate([np.sin(t * k), np.cos(t * k)], axis=-1)
+
+
+def time_bases(n_time: int, cfg: ModelConfig, n_fit: Optional[int] = None):
+    """(trend, season) bases over ``n_time`` periods, the trend fitted on the first ``n_fit``."""
+    return (trend_basis(n_time, cfg.trend_knots, n_fit),
+            fourier_basis(n_time, cfg.fourier_order, cfg.period))
 
 
 def media_response(params: Params, media: jnp.ndarray, cfg: ModelConfig) -> jnp.ndarray:
@@ -95,9 +104,8 @@ def components(params: Params, data: ModelData, cfg: ModelConfig) -> Dict[str, j
     """Additive parts of the mean: baseline, trend, seasonality (geo, time); controls (geo, time,
     control); media (geo, time, channel). Their sum is the mean of the scaled KPI."""
     n_geo, n_time = data.y.shape
-    trend = jnp.asarray(trend_basis(n_time, cfg.trend_knots), data.y.dtype) @ params["trend_coef"]
-    season = (jnp.asarray(fourier_basis(n_time, cfg.fourier_order, cfg.period), data.y.dtype)
-              @ params["season_coef"])
+    trend = data.trend @ params["trend_coef"]
+    season = data.season @ params["season_coef"]
     base = jnp.broadcast_to(params["baseline"][:, None], (n_geo, n_time))
     scale = base if cfg.baseline == "multiplicative" else 1.0
     gamma = params["control_geo"] if cfg.controls_per_geo else params["control_coef"][None, :]
@@ -180,7 +188,9 @@ def _model(data: ModelData, cfg: ModelConfig, y: Optional[jnp.ndarray]) -> None:
     p = _sample_params(data, cfg)
     mu = mean(components(p, data, cfg))
     sigma = p["sigma"][:, None] if cfg.sigma_per_geo else p["sigma"]
-    with numpyro.plate(dims.GEO, data.y.shape[0], dim=-2), numpyro.plate(dims.TIME, data.y.shape[1], dim=-1):
+    with numpyro.plate(dims.GEO, data.y.shape[0], dim=-2), \
+            numpyro.plate(dims.TIME, data.y.shape[1], dim=-1), \
+            numpyro.handlers.mask(mask=jnp.asarray(data.train)[None, :]):
         numpyro.sample("y", LIKELIHOODS[cfg.likelihood](mu, sigma, p["nu"]), obs=y)
 
 
