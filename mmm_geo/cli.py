@@ -55,7 +55,7 @@ def fit_command(raw: DictConfig) -> float:
         print(f"\nrun saved to {out}")
         if cfg.inference.strict and not metrics["converged"]:
             sys.exit(3)
-        return metrics["fit"]["mape"]
+        return metrics["objective"]
 
     return _guard(go)
 
