@@ -194,6 +194,7 @@ class FitConfig:
     name: str = "default"
     seed: int = 0
     output_dir: Optional[str] = None
+    force: bool = False  # multirun: refit runs that already completed (mmm_geo.experiments)
 
 
 def config_hash(cfg: Any) -> str:
