@@ -1,0 +1,113 @@
+"""Contribution decomposition over time: baseline, trend, seasonality, each control, each channel.
+
+The parts come from :func:`mmm_geo.model.hierarchical.components` (the one definition of the model
+mean), evaluated per posterior draw and converted to the user's KPI units. They are additive: per
+draw, geo and period their sum is the model mean of the KPI (``expected``), so on average over
+draws it is the posterior mean prediction. With a multiplicative baseline, ``trend`` and
+``seasonality`` are the baseline times the trend and seasonal terms (their own additive share).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from mmm_geo import dims
+from mmm_geo.analysis.draws import SAMPLE
+from mmm_geo.analysis.roi import flat_draws
+from mmm_geo.config import ModelConfig
+from mmm_geo.data.scaling import ModelData, Scaling, model_data
+from mmm_geo.model.hierarchical import components, params_from_samples, time_bases
+
+PARTS = ("baseline", "trend", "seasonality")
+
+
+def inputs(ds: xr.Dataset, scaling: Scaling, cfg: ModelConfig,
+           train: Optional[np.ndarray] = None) -> ModelData:
+    """The model's arrays for the whole window; the trend is fitted on the ``train`` periods
+    (bool (time,), default all) and held flat after them, as in the fit."""
+    n_time = ds.sizes[dims.TIME]
+    n_train = n_time if train is None else int(np.asarray(train).sum())
+    return model_data(ds, scaling, np.float32, time_bases(n_time, cfg, n_train), n_train)
+
+
+def decomposition(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg: ModelConfig,
+                  train: Optional[np.ndarray] = None, batch: int = 250) -> xr.Dataset:
+    """Per draw, the additive parts of the mean KPI in the user's units.
+
+    ``train`` is the fit's training mask (``mmm_geo.analysis.accuracy.train_mask(idata)``); the
+    periods after it are forecasts.
+
+    Returns:
+        Dataset with ``baseline``, ``trend``, ``seasonality`` and ``expected`` (their sum with
+        the controls and media) of dims (chain, draw, geo, time); ``controls`` (chain, draw, geo,
+        time, control); ``media`` (chain, draw, geo, time, channel).
+    """
+    data = inputs(ds, scaling, cfg, train)
+    n_geo, _, n_channel = data.media.shape
+    flat = flat_draws(posterior[sites(posterior)])
+    n = next(iter(flat.values())).shape[0]
+    arrays = jax.tree.map(jnp.asarray, data)
+    fn = jax.jit(jax.vmap(lambda p: components(p, arrays, cfg)))
+    unit = scaling.kpi_scale * ds["population"].values[:, None]          # (geo, 1)
+    parts = {k: [] for k in (*PARTS, "controls", "media")}
+    for start in range(0, n, batch):
+        chunk = {k: jnp.asarray(v[start:start + batch]) for k, v in flat.items()}
+        out = fn(params_from_samples(chunk, cfg, n_channel, n_geo))
+        for k in PARTS:
+            parts[k].append(np.asarray(out[k]) * unit)
+        for k in ("controls", "media"):
+            parts[k].append(np.asarray(out[k]) * unit[..., None])
+    shape = (posterior.sizes[dims.CHAIN], posterior.sizes[dims.DRAW])
+    full = {k: np.concatenate(v).reshape(shape + v[0].shape[1:]) for k, v in parts.items()}
+    gt = (*SAMPLE, dims.GEO, dims.TIME)
+    out = xr.Dataset(
+        {**{k: (gt, full[k]) for k in PARTS},
+         "controls": ((*gt, dims.CONTROL), full["controls"]),
+         "media": ((*gt, dims.CHANNEL), full["media"])},
+        coords={**{d: ds.coords[d].values for d in (dims.GEO, dims.TIME, dims.CHANNEL, dims.CONTROL)},
+                **{d: posterior.coords[d].values for d in SAMPLE}},
+    )
+    out["expected"] = total(out)
+    return out
+
+
+def sites(posterior: xr.Dataset) -> list:
+    """Names of the model's sites in a posterior (not the derived ROI / contribution metrics)."""
+    derived = ("roi", "mroi", "contribution", "kpi_contribution", "cost_per_kpi")
+    return [str(v) for v in posterior.data_vars
+            if not any(v == d or str(v).startswith(d + "_") for d in derived)]
+
+
+def total(parts: xr.Dataset) -> xr.DataArray:
+    """Sum of all parts, (..., geo, time): the model mean of the KPI."""
+    return (sum(parts[k] for k in PARTS) + parts["controls"].sum(dims.CONTROL)
+            + parts["media"].sum(dims.CHANNEL))
+
+
+def by_component(parts: xr.Dataset) -> xr.DataArray:
+    """The parts stacked along a ``component`` dim: baseline, trend, seasonality, each control,
+    each channel, in that order; other dims kept."""
+    pieces = [parts[k].expand_dims(component=[k]) for k in PARTS]
+    for name, kind in (("controls", dims.CONTROL), ("media", dims.CHANNEL)):
+        da = parts[name].rename({kind: "component"}).drop_vars("component")
+        pieces.append(da.assign_coords(component=[str(c) for c in parts[name][kind].values]))
+    order = ("component", *parts["baseline"].dims)
+    return xr.concat([p.drop_vars([dims.CONTROL, dims.CHANNEL], errors="ignore").transpose(*order)
+                      for p in pieces], dim="component")
+
+
+def national(parts: xr.Dataset) -> xr.Dataset:
+    """The parts summed over geos, dims (..., time)."""
+    return parts.sum(dims.GEO)
+
+
+def window_share(parts: xr.Dataset) -> xr.DataArray:
+    """Each component's share of the modelled KPI over the window, per draw (chain, draw,
+    component), nationally."""
+    comp = by_component(parts).sum((dims.GEO, dims.TIME))
+    return comp / parts["expected"].sum((dims.GEO, dims.TIME))
