@@ -1,0 +1,107 @@
+"""Everything the report shows, computed once from a loaded run with ``mmm_geo.analysis``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import NamedTuple, Optional
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from mmm_geo import dims
+from mmm_geo.analysis import accuracy, checks, contributions, curves
+from mmm_geo.analysis.draws import SAMPLE, summarize, thin
+from mmm_geo.analysis.performance import rank_channels
+from mmm_geo.analysis.roi import channel_metrics
+from mmm_geo.report.config import ReportConfig
+from mmm_geo.report.recovery import Source
+
+
+class Analysis(NamedTuple):
+    """The report's numbers (xarray summaries over draws unless noted)."""
+
+    metrics: xr.Dataset          # channel_metrics per draw (chain, draw, [geo,] channel)
+    ranking: xr.Dataset          # rank_channels (channel), best first
+    roi_geo: xr.Dataset          # summary of roi_geo (geo, channel)
+    geo_var: xr.Dataset          # summary of roi_geo_cv per channel
+    components: xr.DataArray     # posterior mean per component (component, geo, time)
+    share: xr.Dataset            # summary of each component's share of the KPI (component)
+    media_share: xr.Dataset      # summary of all channels' share of the KPI together
+    expected: xr.DataArray       # posterior mean of the summed components (geo, time)
+    curves: xr.Dataset           # response curve summary (channel, multiplier) + spend coord
+    decay: xr.Dataset            # adstock decay summary (channel, lag)
+    mean_lag: xr.Dataset         # summary of the mean carryover lag (channel)
+    bands: xr.Dataset            # predictive bands (geo, time) and national (time)
+    coverage: dict
+    accuracy: dict               # {"fit": ..., "holdout": ...} (mmm_geo.analysis.accuracy)
+    shift: Optional[xr.Dataset]  # prior vs posterior (None: the trace has no prior)
+    recovery: Optional[pd.DataFrame]
+    geo_recovery: Optional[dict]
+    recovery_label: str
+    optimizer: Optional[dict]
+
+
+def read_optimizer(folder: Path) -> Optional[dict]:
+    """The optimizer's output in ``folder`` (None when it has not been run), with the per-draw
+    gain of the recommended plan over the current one."""
+    files = [folder / n for n in ("allocation.csv", "outcomes.csv", "optimize.json", "optimize.nc")]
+    if not all(f.is_file() for f in files):
+        return None
+    with xr.open_dataset(files[3], engine="h5netcdf") as nc:
+        outcome = nc["outcome"].load()
+    gain = (outcome.sel(plan="recommended") - outcome.sel(plan="current")).values
+    return {"allocation": pd.read_csv(files[0]), "outcomes": pd.read_csv(files[1]),
+            "summary": json.loads(files[2].read_text()), "gain": gain, "path": str(folder)}
+
+
+def analyse(run, cfg: ReportConfig, recovery: Optional[Source]) -> Analysis:
+    """Compute every number of the report from ``run`` (a :class:`mmm_geo.run.Run`)."""
+    model, batch = run.config.model, run.config.inference.ppc_batch
+    post = run.idata.posterior[contributions.sites(run.idata.posterior)]
+    metrics = channel_metrics(post, run.ds, run.scaling, model, batch)
+    small = thin(post, cfg.max_draws)
+    parts = contributions.decomposition(small, run.ds, run.scaling, model,
+                                          accuracy.train_mask(run.idata))
+    comp = contributions.by_component(parts).mean(SAMPLE)
+    share = contributions.window_share(parts)
+    channels = [str(c) for c in run.ds[dims.CHANNEL].values]
+    resp = curves.response_curves(small, run.ds, run.scaling, model)
+    decay = curves.adstock_decay(small, model, run.ds.sizes[dims.CHANNEL])
+    curve_summary = summarize(resp["revenue"], cfg.prob).assign_coords(spend=resp["spend"])
+    bands = checks.predictive_bands(run.idata, cfg.prob)
+    rec = geo_rec = None
+    if recovery is not None:
+        rmetrics = metrics if recovery.run is run else channel_metrics(
+            recovery.run.idata.posterior[contributions.sites(recovery.run.idata.posterior)],
+            recovery.run.ds, recovery.run.scaling, recovery.run.config.model, batch)
+        rec = checks.recovery(rmetrics, recovery.truth, cfg.prob)
+        geo_rec = checks.geo_recovery(rmetrics, recovery.truth, cfg.prob)
+    return Analysis(
+        metrics=metrics,
+        ranking=rank_channels(metrics, cfg.prob, cfg.good, cfg.poor),
+        roi_geo=summarize(metrics["roi_geo"], cfg.prob),
+        geo_var=summarize(curves.geo_variation(metrics)["roi_geo_cv"], cfg.prob),
+        components=comp,
+        share=summarize(share, cfg.prob),
+        media_share=summarize(share.sel(component=channels).sum("component"), cfg.prob),
+        expected=parts["expected"].mean(SAMPLE),
+        curves=curve_summary,
+        decay=summarize(decay, cfg.prob),
+        mean_lag=summarize(curves.mean_lag(decay), cfg.prob),
+        bands=bands,
+        coverage=checks.coverage(bands),
+        accuracy=accuracy.fit_metrics(run.idata, model.period),
+        shift=checks.prior_posterior(run.idata),
+        recovery=rec,
+        geo_recovery=geo_rec,
+        recovery_label=recovery.label if recovery else "",
+        optimizer=read_optimizer(run.path / cfg.optimize),
+    )
+
+
+def geo_order(analysis: Analysis) -> np.ndarray:
+    """Geos by total observed KPI, largest first."""
+    total = analysis.bands["observed"].sum(dims.TIME)
+    return total[dims.GEO].values[np.argsort(-total.values, kind="stable")]

@@ -1,0 +1,206 @@
+"""The executive summary and the "why trust the model" section of the report."""
+
+from __future__ import annotations
+
+from typing import Dict
+
+import numpy as np
+
+from mmm_geo import dims
+from mmm_geo.report import html as H
+from mmm_geo.report import plots, tables
+from mmm_geo.report.analyse import Analysis
+
+RANKING_SPEC = [("channel", "channel", "text"), ("rank", "rank", "int"),
+                ("verdict", "verdict", "text"), ("roi_median", "ROI", "ratio"),
+                ("roi_lo", "ROI low", "ratio"), ("roi_hi", "ROI high", "ratio"),
+                ("p_roi_gt_1", "P(ROI > 1)", "prob"), ("mroi_median", "marginal ROI", "ratio"),
+                ("mroi_lo", "mROI low", "ratio"), ("mroi_hi", "mROI high", "ratio"),
+                ("contribution_median", "revenue driven", "money"),
+                ("contribution_share_median", "share of revenue", "pct"),
+                ("cost_per_kpi_median", "cost per KPI", "ratio")]
+ACCURACY_SPEC = [("window", "window", "text"), ("forecast", "forecast", "text"),
+                 ("r2", "R²", "ratio"), ("mape", "MAPE", "pct"), ("nrmse", "NRMSE", "pct")]
+CONV_SPEC = [("variable", "parameter", "text"), ("size", "elements", "int"),
+             ("r_hat_max", "max R-hat", "ratio"), ("ess_bulk_min", "min bulk ESS", "int"),
+             ("ess_tail_min", "min tail ESS", "int")]
+SHIFT_SPEC = [("parameter", "parameter", "text"), ("size", "elements", "int"),
+              ("shrinkage_mean", "mean shrinkage", "pct"), ("shrinkage_min", "min shrinkage", "pct"),
+              ("shift_max", "largest shift (prior sds)", "ratio")]
+RECOVERY_SPEC = [("metric", "metric", "text"), ("channel", "channel", "text"),
+                 ("true", "true", "money"), ("median", "estimate", "money"), ("lo", "low", "money"),
+                 ("hi", "high", "money"), ("covered", "inside interval", "text")]
+CSS_CLASS = {"performs well": "good", "performs poorly": "poor", "uncertain": "uncertain"}
+
+
+def add(figs: Dict[str, bytes], name: str, fig, caption: str, width: int | None = None) -> str:
+    """Store a figure's PNG under ``name`` and return its embedded HTML."""
+    figs[name] = plots.png(fig)
+    return H.figure(name, figs[name], caption, width)
+
+
+def _channel_line(row) -> str:
+    ci = f"{H.fmt(row['roi_lo'], 'ratio')}–{H.fmt(row['roi_hi'], 'ratio')}"
+    text = (f"<b>{H.esc(row['channel'])}</b>: ROI {H.fmt(row['roi_median'], 'ratio')} "
+            f"(credible interval {ci}), P(ROI &gt; 1) {H.fmt(row['p_roi_gt_1'], 'prob')}, "
+            f"marginal ROI {H.fmt(row['mroi_median'], 'ratio')}")
+    if row["roi_median"] > 1 and row["mroi_median"] < 1:
+        text += " — profitable on average but saturated: the next unit of spend returns less than it costs"
+    elif row["mroi_median"] > 1:
+        text += " — more spend would still pay at the margin"
+    return text
+
+
+def performance(a: Analysis, prob: float) -> tuple[str, str]:
+    """HTML of the well- and poorly-performing channel lists."""
+    frame = tables.ranking(a)
+    good = frame[frame["verdict"] == "performs well"]
+    poor = frame[frame["verdict"] == "performs poorly"]
+    unsure = frame[frame["verdict"] == "uncertain"]
+    g = a.ranking.attrs
+    good_html = (H.items([_channel_line(r) for _, r in good.iterrows()]) if len(good) else
+                 f"<p>No channel returns more than it costs with probability ≥ {g['good']:.0%}.</p>")
+    lines = [_channel_line(r) for _, r in poor.iterrows()]
+    if not len(poor):
+        worst = frame.iloc[-1]
+        lines.append(f"No channel is likely below break-even (P(ROI &gt; 1) ≤ {g['poor']:.0%}). "
+                     f"The weakest is {_channel_line(worst)}.")
+    lines += [f"Uncertain: {_channel_line(r)}" for _, r in unsure.iterrows()]
+    return good_html, H.items(lines)
+
+
+def budget_lines(a: Analysis, prob: float, run_path: str) -> str:
+    """The recommended budget split, or how to get one."""
+    if a.optimizer is None:
+        return ("<p class='note'>The budget optimizer has not been run for this fit. Run "
+                f"<code>mmm-geo optimize run={H.esc(run_path)} budget=&lt;total&gt; "
+                "horizon_weeks=13</code> and re-run the report.</p>")
+    s, alloc = a.optimizer["summary"], a.optimizer["allocation"]
+    g = tables.gain(a, prob)
+    split = ", ".join(f"{H.esc(r['channel'])} {H.fmt(r['recommended'], 'money')} "
+                      f"({'+' if r['change'] >= 0 else ''}{H.fmt(r['change_pct'] / 100, 'pct')})"
+                      for _, r in alloc.iterrows())
+    return H.items([
+        f"Budget {H.fmt(s['budget'], 'money')} over {len(s['horizon_weeks'])} weeks: {split}.",
+        f"Expected gain over the current mix: <b>{H.fmt(g['mean'], 'money')}</b> "
+        f"({H.fmt(g['relative'], 'pct')}; {prob:.0%} interval {H.fmt(g['lo'], 'money')} to "
+        f"{H.fmt(g['hi'], 'money')}); it beats the current mix in "
+        f"{H.fmt(g['p_positive'], 'prob')} of posterior draws.",
+        f"Solver: {H.esc(s['solver'].get('status', '?'))}; objective "
+        f"{H.esc(s['config']['optimizer']['objective'])}."], "summary")
+
+
+def trust_lines(a: Analysis, metrics: dict) -> str:
+    """One line per reason to trust (or distrust) the model."""
+    conv = metrics["convergence"]
+    ok = metrics.get("converged", False)
+    lines = [("Sampling converged" if ok else "<span class='poor'>Sampling has NOT converged</span>")
+             + f": max R-hat {conv['max_rhat']:.3f}, min bulk ESS {conv['min_ess_bulk']:.0f}, "
+             f"{conv['divergences']} divergences."]
+    hold = a.accuracy.get("holdout")
+    if hold:
+        beats = hold["mape"] < hold["naive_mape"]
+        lines.append(f"On {hold['periods']} held-out weeks the model's MAPE is "
+                     f"{H.fmt(hold['mape'], 'pct')} against {H.fmt(hold['naive_mape'], 'pct')} for "
+                     "a seasonal-naive forecast: "
+                     + ("<span class='good'>better</span>" if beats
+                        else "<span class='poor'>not better</span>") + ".")
+    else:
+        lines.append(f"In-sample MAPE {H.fmt(a.accuracy['fit']['mape'], 'pct')}, R² "
+                     f"{H.fmt(a.accuracy['fit']['r2'], 'ratio')}. No weeks were held out: fit with "
+                     "<code>validation.holdout=13</code> to test forecasts against a naive baseline.")
+    cov = a.coverage
+    lines.append(f"{H.fmt(cov['in_sample'], 'pct')} of observed geo-weeks fall inside the "
+                 f"{cov['prob']:.0%} posterior predictive interval"
+                 + (f" ({H.fmt(cov['holdout'], 'pct')} of held-out ones)" if "holdout" in cov else "")
+                 + ".")
+    if a.shift is None:
+        lines.append("Prior vs posterior: this trace has no prior draws (older run); re-fit to see it.")
+    else:
+        t = tables.prior_posterior(a)
+        learnt = int((t["shrinkage"] > 0.5).sum())
+        lines.append(f"The data narrowed {learnt} of {len(t)} parameters to less than half their "
+                     "prior variance (prior → posterior below).")
+    lines.append(_recovery_line(a))
+    return H.items(lines, "summary")
+
+
+def _recovery_line(a: Analysis) -> str:
+    if a.recovery is None:
+        return ("Recovery of known truth: not checked for this run. Add "
+                "<code>simulate_recovery=true</code> (simulates and fits a panel of the same "
+                "shape) or <code>recovery_run=&lt;simulated run&gt;</code>.")
+    roi = a.recovery[a.recovery["metric"] == "roi"]
+    return (f"Recovery of known truth on {H.esc(a.recovery_label)}: {int(roi['covered'].sum())} of "
+            f"{len(roi)} true channel ROIs inside their intervals; "
+            f"{H.fmt(a.geo_recovery['coverage'], 'pct')} of geo x channel ROIs covered.")
+
+
+def trust_section(a: Analysis, run, figs: Dict[str, bytes], diag) -> str:
+    """Convergence table, accuracy vs naive, PPC plots, prior -> posterior, recovery."""
+    parts = [H.section("convergence", "Convergence", H.table(diag.reset_index(), CONV_SPEC,
+                                                             "table-convergence"), 3)]
+    acc = ("<p>The seasonal-naive forecast of a held-out week is the observed KPI 52 weeks "
+           "earlier (the last training week when less than a year was trained): a model that "
+           "cannot beat it has learnt nothing useful about the future.</p>"
+           + H.table(tables.accuracy(a), ACCURACY_SPEC, "table-accuracy"))
+    hold = a.accuracy.get("holdout")
+    if hold:
+        b, n_train = a.bands, int(a.bands["train"].values.sum())
+        from mmm_geo.analysis.accuracy import seasonal_naive
+        naive = seasonal_naive(b["observed"].transpose(dims.GEO, dims.TIME).values, n_train).sum(0)
+        acc += add(figs, "holdout", plots.holdout(
+            b[dims.TIME].values, b["national_observed"].values, b["national_mean"].values,
+            b["national_lo"].values, b["national_hi"].values, naive, n_train),
+            "National KPI on the held-out weeks: the model's forecast against the seasonal-naive one.")
+    parts.append(H.section("accuracy", "Accuracy: in-sample and held out", acc, 3))
+    ppc = add(figs, "fit_national", plots.fit_over_time(a.bands, title="All geos"),
+              "Observed KPI against the posterior predictive mean and interval (all geos).")
+    ppc += add(figs, "ppc_density", plots.ppc_density(run.idata),
+               "ArviZ posterior predictive check: replicated data should look like the observed.")
+    parts.append(H.section("ppc", "Posterior predictive check", ppc, 3))
+    if a.shift is None:
+        shift = "<p class='note'>This trace has no prior group (fitted before prior draws were saved).</p>"
+    else:
+        from mmm_geo.analysis.checks import prior_posterior_table
+        names = [n for n in a.shift.data_vars if set(a.shift[n].dims) <= {"stat", dims.CHANNEL}
+                 and not str(n).endswith("_decentered")]
+        shift = H.table(prior_posterior_table(a.shift), SHIFT_SPEC, "table-prior-posterior")
+        shift += add(figs, "prior_posterior", plots.prior_posterior(run.idata, names),
+                     "Shrinkage = 1 − posterior variance / prior variance: near 1 the data decided, "
+                     "near 0 the prior did.")
+    parts.append(H.section("prior-posterior", "Prior → posterior", shift, 3))
+    if a.recovery is None:
+        rec = f"<p class='note'>{_recovery_line(a)}</p>"
+    else:
+        rec = (f"<p>Fitted on {H.esc(a.recovery_label)}.</p>"
+               + H.table(a.recovery, RECOVERY_SPEC, "table-recovery")
+               + add(figs, "recovery", plots.recovery(a.recovery),
+                     "Estimated against true ROI; the dashed line is perfect recovery.", 480))
+    parts.append(H.section("recovery", "Recovery of known truth", rec, 3))
+    return "".join(parts)
+
+
+def executive(a: Analysis, run, prob: float, figs: Dict[str, bytes]) -> str:
+    """The executive summary: what works, what does not, what to do, why to believe it."""
+    ds = run.ds
+    times = ds[dims.TIME].values
+    m = a.media_share
+    intro = (f"<p>{ds.sizes[dims.GEO]} geos, {ds.sizes[dims.TIME]} weeks "
+             f"({np.datetime_as_string(times[0], 'D')} to {np.datetime_as_string(times[-1], 'D')}), "
+             f"{ds.sizes[dims.CHANNEL]} paid channels with a total spend of "
+             f"{H.fmt(float(ds['spend'].sum()), 'money')}. Paid media drove "
+             f"<b>{H.fmt(float(m['median']), 'pct')}</b> of the KPI ({H.fmt(float(m['lo']), 'pct')} "
+             f"to {H.fmt(float(m['hi']), 'pct')}). Intervals are {prob:.0%} credible intervals.</p>")
+    good, poor = performance(a, prob)
+    body = [intro,
+            H.section("summary-good", "1. Channels that perform well", good, 3),
+            H.section("summary-poor", "2. Channels that perform poorly or are uncertain", poor, 3),
+            H.table(tables.ranking(a), RANKING_SPEC, "table-ranking"),
+            add(figs, "ranking", plots.ranking(a.ranking),
+                "ROI = revenue driven / spend over the window; marginal ROI = return on the next "
+                "1% of spend."),
+            H.section("summary-budget", "3. Recommended budget split",
+                      budget_lines(a, prob, str(run.path)), 3),
+            H.section("summary-trust", "4. Why trust the model", trust_lines(a, run.metrics), 3)]
+    return "".join(body)
