@@ -17,7 +17,7 @@ import hydra  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 from mmm_geo.config import FitConfig, SimulateConfig, register_configs, to_config  # noqa: E402
-from mmm_geo.errors import MmmGeoError  # noqa: E402
+from mmm_geo.errors import ConfigError, MmmGeoError  # noqa: E402
 
 CONF_DIR = os.environ.get("MMM_GEO_CONF", str(Path(__file__).resolve().parent.parent / "conf"))
 
@@ -39,23 +39,44 @@ def _output_dir(cfg: FitConfig) -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
 
 
+def fit_into(cfg: FitConfig, out: Path, resolved_yaml: str) -> dict:
+    """Fit ``cfg`` into the run folder ``out`` in this process; exit 3 if strict and unconverged."""
+    import jax
+
+    if cfg.inference.x64:
+        jax.config.update("jax_enable_x64", True)
+    from mmm_geo.run import fit
+
+    metrics = fit(cfg, out, resolved_yaml)
+    print(f"\nrun saved to {out}")
+    if cfg.inference.strict and not metrics["converged"]:
+        sys.exit(3)
+    return metrics
+
+
 def fit_command(raw: DictConfig) -> float:
-    """``mmm-geo fit``: fit, save the run folder, print diagnostics and the ROI summary."""
+    """``mmm-geo fit``: fit, save the run folder, print diagnostics and the ROI summary.
+
+    In a multirun each job is skipped when its run already completed, else fitted in a child
+    process (``mmm_geo.experiments.job``); errors then propagate to Hydra, which reports them.
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        from mmm_geo.experiments.job import run_in_sweep
+
+        cfg = to_config(raw, FitConfig)
+        if cfg.output_dir:
+            raise ConfigError("output_dir is for single runs; a sweep writes each run to "
+                              "<hydra.sweep.dir>/<run_id>/\n  fix: drop output_dir or set "
+                              "hydra.sweep.dir")
+        return run_in_sweep(cfg, OmegaConf.to_yaml(raw, resolve=True))
 
     def go():
         cfg = to_config(raw, FitConfig)
-        import jax
-
-        if cfg.inference.x64:
-            jax.config.update("jax_enable_x64", True)
-        from mmm_geo.run import fit
-
         out = _output_dir(cfg)
-        metrics = fit(cfg, out, OmegaConf.to_yaml(raw, resolve=True))
-        print(f"\nrun saved to {out}")
-        if cfg.inference.strict and not metrics["converged"]:
-            sys.exit(3)
-        return metrics["objective"]
+        return fit_into(cfg, out, OmegaConf.to_yaml(raw, resolve=True))["objective"]
 
     return _guard(go)
 
@@ -89,16 +110,50 @@ def optimize_command(raw: DictConfig) -> None:
 COMMANDS = {"fit": fit_command, "simulate": simulate_command, "optimize": optimize_command}
 
 
+def _hydra_error(err: Exception, command: str) -> str:
+    """Hydra's message for a bad override or config choice, with the fix."""
+    lines = [ln for ln in str(err).splitlines() if not ln.startswith("To append to your config")]
+    cause = err.__cause__
+    if cause is not None and type(cause).__module__.startswith("omegaconf"):
+        lines += str(cause).splitlines()[:1]
+    return ("\n".join(lines) + "\n  fix: check the key or option against conf/ "
+            f"(`mmm-geo {command} --cfg job` prints the composed config, --help lists the groups)")
+
+
 def main() -> None:
-    """Dispatch ``mmm-geo <command>`` to its Hydra app."""
-    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
-        print(f"usage: mmm-geo {{{','.join(COMMANDS)}}} [key=value ...] [--help]", file=sys.stderr)
+    """Dispatch ``mmm-geo <command>`` to its Hydra app (``compare`` takes plain arguments).
+
+    A bad override or config choice, or a user error in a sweep job, prints its message with no
+    traceback and exits with code 2 (``HYDRA_FULL_ERROR=1`` shows Hydra's full trace instead).
+    """
+    names = [*COMMANDS, "compare"]
+    if len(sys.argv) < 2 or sys.argv[1] not in names:
+        print(f"usage: mmm-geo {{{','.join(names)}}} [key=value ...] [--help]", file=sys.stderr)
         sys.exit(2)
     name = sys.argv[1]
+    if name == "compare":
+        from mmm_geo.experiments.compare_report import main as compare_main
+
+        _guard(lambda: compare_main(sys.argv[2:]))
+        return
     sys.argv = [f"mmm-geo {name}"] + sys.argv[2:]
     register_configs()
     app = hydra.main(version_base="1.3", config_path=CONF_DIR, config_name=name)(COMMANDS[name])
-    app()
+    from hydra.errors import CompactHydraException
+
+    user_full_error = "HYDRA_FULL_ERROR" in os.environ
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises, so errors are classified here
+    try:
+        app()
+    except (CompactHydraException, MmmGeoError) as err:
+        if user_full_error:
+            raise
+        msg = str(err) if isinstance(err, MmmGeoError) else _hydra_error(err, name)
+        print(f"mmm-geo: error: {msg}", file=sys.stderr)
+        sys.exit(2)
+    finally:
+        if not user_full_error:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
 
 
 if __name__ == "__main__":

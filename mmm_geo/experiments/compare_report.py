@@ -1,0 +1,113 @@
+"""``mmm-geo compare``: print the ranked comparison and write CSV, HTML and an ROI forest plot.
+
+    mmm-geo compare experiments/<name>                # every run folder of an experiment
+    mmm-geo compare RUN_DIR RUN_DIR ... [--out DIR] [--rank-by auto|loo|holdout|cv|objective]
+
+Files go to ``--out`` (default: ``<experiment>/compare/`` for one experiment folder, else
+``./compare/``): ``compare.csv`` (every number, one row per run), ``compare.html`` (the table, the
+notes and the plot) and ``roi_forest.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import os
+from pathlib import Path
+from typing import List, Sequence
+
+import pandas as pd
+
+from mmm_geo.experiments import compare, store
+
+
+def forest_plot(table: pd.DataFrame, path: Path) -> Path:
+    """ROI per channel across runs: median (dot) and 90 % interval (line), best run on top."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    per_channel = compare.roi_intervals(table)
+    n_runs = max((len(df) for df in per_channel.values()), default=1)
+    fig, axes = plt.subplots(1, max(len(per_channel), 1), sharey=True, squeeze=False,
+                             figsize=(3.2 * max(len(per_channel), 1) + 2, 0.45 * n_runs + 1.4))
+    for ax, (channel, df) in zip(axes[0], per_channel.items()):
+        y = list(range(len(df)))[::-1]
+        ax.hlines(y, df["p5"], df["p95"], color="tab:blue", lw=2)
+        ax.plot(df["median"], y, "o", color="tab:blue")
+        ax.axvline(1.0, color="grey", ls="--", lw=1)
+        ax.set_title(channel)
+        ax.set_xlabel("ROI")
+        ax.set_yticks(y, df["label"])
+    fig.suptitle("ROI by run: posterior median and 90 % interval (dashed: break-even)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_html(table: pd.DataFrame, path: Path, image: Path) -> Path:
+    """A self-contained page: ranking criterion, table, notes and the embedded forest plot."""
+    shown = compare.printable(table)
+    img = base64.b64encode(image.read_bytes()).decode() if image.is_file() else ""
+    notes = "".join(f"<li><code>{html.escape(r)}</code>: {html.escape(n)}</li>"
+                    for r, n in zip(table["run"], table["note"]) if n)
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>mmm-geo compare</title>
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;font-size:13px}}
+td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}} td:nth-child(3){{text-align:left}}</style>
+</head><body>
+<h1>Run comparison</h1>
+<p>{html.escape(compare.criterion_text(table))}. ELPD-LOO is PSIS-LOO over the saved pointwise
+log-likelihood of the training periods, on the model's scaled KPI; MAPE on held-out periods is in
+the KPI's units. ROI: posterior median and 90 % interval.</p>
+{shown.to_html(index=False, escape=True)}
+{f"<h2>Notes</h2><ul>{notes}</ul>" if notes else ""}
+<h2>ROI across runs</h2>
+{f'<img alt="ROI forest plot" src="data:image/png;base64,{img}">' if img else "<p>No complete run.</p>"}
+</body></html>
+"""
+    path.write_text(page)
+    return path
+
+
+def write_outputs(table: pd.DataFrame, out_dir: Path) -> List[Path]:
+    """Write ``compare.csv``, ``roi_forest.png`` and ``compare.html`` into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv = out_dir / "compare.csv"
+    table.to_csv(csv, index=False)
+    image = out_dir / "roi_forest.png"
+    if compare.channels(table) and (table["status"] == "complete").any():
+        forest_plot(table, image)
+    elif image.exists():
+        image.unlink()
+    return [csv, image, write_html(table, out_dir / "compare.html", image)]
+
+
+def default_out(paths: Sequence[Path]) -> Path:
+    """``<experiment>/compare`` for a single experiment folder, else ``./compare``."""
+    if len(paths) == 1 and not store.is_run_dir(Path(paths[0])):
+        return Path(paths[0]) / "compare"
+    return Path("compare")
+
+
+def main(argv: Sequence[str]) -> pd.DataFrame:
+    """Entry point of ``mmm-geo compare``; returns the ranked table."""
+    parser = argparse.ArgumentParser(prog="mmm-geo compare", description=__doc__.split("\n\n")[0])
+    parser.add_argument("paths", nargs="+", type=Path, help="experiment folders or run folders")
+    parser.add_argument("--out", type=Path, default=None, help="folder for the CSV, HTML and plot")
+    parser.add_argument("--rank-by", default="auto", choices=compare.RANK_BY)
+    args = parser.parse_args(list(argv))
+    table = compare.compare_runs(args.paths, args.rank_by)
+    with pd.option_context("display.width", 250, "display.max_columns", 50,
+                           "display.max_colwidth", 60):
+        print(compare.printable(table).drop(columns="note").to_string(index=False))
+    print(f"\n{compare.criterion_text(table)}")
+    for run, note in zip(table["run"], table["note"]):
+        if note:
+            print(f"note: {run}: {note}")
+    paths = write_outputs(table, args.out or default_out(args.paths))
+    print("wrote " + ", ".join(os.fspath(p) for p in paths if p.exists()))
+    return table
