@@ -30,7 +30,9 @@ def train_lengths(n_time: int, cfg: ValidationConfig, min_train: int) -> List[in
     if cfg.metric.split(".")[0] not in allowed:
         raise ConfigError(f"validation.metric={cfg.metric!r} does not exist with holdout={h}, "
                           f"folds={k}\n  fix: use auto or a path under {sorted(allowed - {'auto'})}")
-    folds = max(k, 1) if h else 1
+    if not h:
+        return [n_time]      # the data's own window check applies (mmm_geo.data.validate)
+    folds = max(k, 1)
     first = n_time - folds * h
     if first < min_train:
         raise ConfigError(
