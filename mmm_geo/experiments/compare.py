@@ -10,8 +10,9 @@ One row per run folder, read from ``metrics.json`` and ``trace.nc`` without refi
 - ``roi_<channel>`` (posterior median) with ``roi_<channel>_p5`` / ``_p95`` (90 % interval).
 
 Runs are ranked by ELPD-LOO (``arviz.compare``: ``elpd_diff`` to the best and its SE ``dse``)
-when they were fitted to the same observations; otherwise by holdout or CV MAPE. A run that is
-incomplete, failed or unreadable gets a ``note`` and no rank instead of stopping the comparison.
+when they were fitted to the same observations; otherwise by holdout or CV MAPE (else by the
+runs' objective). A run that is incomplete, failed or unreadable gets a ``note`` and no rank
+instead of stopping the comparison.
 """
 
 from __future__ import annotations
@@ -155,7 +156,7 @@ def rank(entries: Sequence[Entry], rank_by: str = "auto") -> pd.DataFrame:
     criterion = rank_by
     if rank_by == "auto":
         criterion = "loo" if scored and len(keys) == 1 else next(
-            (c for c in ("holdout", "cv") if table[f"{c}_mape"].notna().any()), "loo")
+            (c for c in ("holdout", "cv") if table[f"{c}_mape"].notna().any()), "objective")
     if criterion == "loo":
         if len(keys) > 1:
             raise ConfigError("the runs were fitted to different observations, so their ELPD-LOO "
@@ -224,6 +225,6 @@ def criterion_text(table: pd.DataFrame) -> str:
 def roi_intervals(table: pd.DataFrame) -> Dict[str, pd.DataFrame]:
     """Per channel: median and 90 % interval of ROI for each ranked run (for the forest plot)."""
     done = table[table["status"] == "complete"]
-    return {ch: pd.DataFrame({"label": done["label"], "median": done[f"roi_{ch}"],
+    return {ch: pd.DataFrame({"rank": done["rank"], "label": done["label"], "median": done[f"roi_{ch}"],
                               "p5": done[f"roi_{ch}_p5"], "p95": done[f"roi_{ch}_p95"]})
             for ch in channels(table)}

@@ -14,6 +14,7 @@ import argparse
 import base64
 import html
 import os
+import textwrap
 from pathlib import Path
 from typing import List, Sequence
 
@@ -30,9 +31,12 @@ def forest_plot(table: pd.DataFrame, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     per_channel = compare.roi_intervals(table)
-    n_runs = max((len(df) for df in per_channel.values()), default=1)
-    fig, axes = plt.subplots(1, max(len(per_channel), 1), sharey=True, squeeze=False,
-                             figsize=(3.2 * max(len(per_channel), 1) + 2, 0.45 * n_runs + 1.4))
+    first = next(iter(per_channel.values()))
+    labels = [textwrap.fill(f"{r}. {lab}", 40) for r, lab in zip(first["rank"].astype(str), first["label"])]
+    lines = sum(lab.count("\n") + 1 for lab in labels)
+    width = 3.0 * len(per_channel) + 0.075 * max(len(x) for lab in labels for x in lab.split("\n"))
+    fig, axes = plt.subplots(1, len(per_channel), sharey=True, squeeze=False,
+                             figsize=(width + 0.5, 0.3 * lines + 0.3 * len(labels) + 1.4))
     for ax, (channel, df) in zip(axes[0], per_channel.items()):
         y = list(range(len(df)))[::-1]
         ax.hlines(y, df["p5"], df["p95"], color="tab:blue", lw=2)
@@ -40,7 +44,7 @@ def forest_plot(table: pd.DataFrame, path: Path) -> Path:
         ax.axvline(1.0, color="grey", ls="--", lw=1)
         ax.set_title(channel)
         ax.set_xlabel("ROI")
-        ax.set_yticks(y, df["label"])
+        ax.set_yticks(y, labels)
     fig.suptitle("ROI by run: posterior median and 90 % interval (dashed: break-even)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

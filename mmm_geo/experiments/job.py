@@ -81,11 +81,14 @@ def _run_locked(cfg: FitConfig, resolved_yaml: str, run_dir: Path, cwd: Path,
 
 
 def fit_in_child(resolved_yaml: str, run_dir: Path, cwd: Path) -> int:
-    """Fit in a new Python process (output to ``fit.log``); returns its exit code."""
+    """Fit in a new Python process (output to ``fit.log``, its pid in ``run.json``); returns its
+    exit code."""
     with open(run_dir / store.LOG, "w") as log:
-        proc = subprocess.run([sys.executable, "-m", "mmm_geo.experiments.job", str(run_dir),
-                               str(os.getpid())], input=resolved_yaml, text=True, stdout=log,
-                              stderr=subprocess.STDOUT, cwd=cwd)
+        proc = subprocess.Popen([sys.executable, "-m", "mmm_geo.experiments.job", str(run_dir),
+                                 str(os.getpid())], stdin=subprocess.PIPE, stdout=log,
+                                stderr=subprocess.STDOUT, cwd=cwd, text=True)
+        store.record(run_dir, fit_pid=proc.pid)
+        proc.communicate(resolved_yaml)
     return proc.returncode
 
 
