@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 from mmm_geo.config import FitConfig, SimulateConfig, register_configs, to_config  # noqa: E402
 from mmm_geo.errors import ConfigError, MmmGeoError  # noqa: E402
+from mmm_geo.report.config import register_report_config  # noqa: E402
 
 CONF_DIR = os.environ.get("MMM_GEO_CONF", str(Path(__file__).resolve().parent.parent / "conf"))
 
@@ -107,7 +108,21 @@ def optimize_command(raw: DictConfig) -> None:
     _guard(go)
 
 
-COMMANDS = {"fit": fit_command, "simulate": simulate_command, "optimize": optimize_command}
+def report_command(raw: DictConfig) -> None:
+    """``mmm-geo report``: write the HTML report of a saved run; see conf/report.yaml."""
+
+    def go():
+        from mmm_geo.report.build import write_report
+        from mmm_geo.report.config import ReportConfig
+
+        paths = write_report(to_config(raw, ReportConfig))
+        print(f"report written to {paths[0]} ({len(paths) - 1} figures and tables beside it)")
+
+    _guard(go)
+
+
+COMMANDS = {"fit": fit_command, "simulate": simulate_command, "optimize": optimize_command,
+            "report": report_command}
 
 
 def _hydra_error(err: Exception, command: str) -> str:
@@ -138,6 +153,7 @@ def main() -> None:
         return
     sys.argv = [f"mmm-geo {name}"] + sys.argv[2:]
     register_configs()
+    register_report_config()
     app = hydra.main(version_base="1.3", config_path=CONF_DIR, config_name=name)(COMMANDS[name])
     from hydra.errors import CompactHydraException
 

@@ -45,4 +45,6 @@ def register_report_config() -> None:
     from hydra.core.config_store import ConfigStore
     from omegaconf import OmegaConf
 
-    ConfigStore.instance().store(name="report_schema", node=OmegaConf.structured(ReportConfig))
+    node = OmegaConf.structured(ReportConfig)
+    OmegaConf.set_readonly(node, False)   # frozen dataclass: let the YAML and overrides merge in
+    ConfigStore.instance().store(name="report_schema", node=node)

@@ -150,9 +150,13 @@ def prior_posterior(idata: az.InferenceData, names) -> plt.Figure:
         prior = idata.prior[name].sel(sel).values.ravel()
         post = idata.posterior[name].sel(sel).values.ravel()
         lo, hi = np.quantile(np.concatenate([prior, post]), [0.005, 0.995])
-        az.plot_dist(prior[(prior >= lo) & (prior <= hi)], color="#999999", ax=ax,
-                     plot_kwargs={"linewidth": 1})
-        az.plot_dist(post[(post >= lo) & (post <= hi)], color=BAND, ax=ax, plot_kwargs={"linewidth": 1.5})
+        for values, color, width in ((prior, "#999999", 1.0), (post, BAND, 1.5)):
+            inside = values[(values >= lo) & (values <= hi)]
+            if inside.size > 1 and np.ptp(inside) > 0:
+                az.plot_kde(inside, ax=ax)
+                ax.lines[-1].set(color=color, linewidth=width)  # (ArviZ kwargs warn on mpl 3.11)
+            else:
+                ax.axvline(float(values.mean()), color=color, lw=width)
         label = name + (f" [{sel[dims.CHANNEL]}]" if sel else "")
         ax.set_title(label, fontsize=8)
         ax.tick_params(labelsize=7)
