@@ -1,0 +1,302 @@
+"""The HTML report end to end: ``mmm-geo report`` on a quick fit with held-out weeks and an
+optimizer result; it renders in real headless Chromium (no broken images, every section), the
+numbers it shows equal those of the analysis functions, it is deterministic, and bad input gives a
+clear error."""
+
+import dataclasses
+import json
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mmm_geo.analysis import checks, contributions
+from mmm_geo.analysis.accuracy import fit_metrics, train_mask
+from mmm_geo.analysis.draws import summarize, thin
+from mmm_geo.analysis.performance import rank_channels
+from mmm_geo.analysis.roi import channel_metrics
+from mmm_geo.config import InferenceConfig, OptimizeConfig, OptimizerConfig, ValidationConfig
+from mmm_geo.errors import ConfigError, RunError
+from mmm_geo.inference.diagnostics import diagnostics_table
+from mmm_geo.report.build import write_report
+from mmm_geo.report.config import ReportConfig
+from mmm_geo.run import fit, load_run
+from tests.conftest import quick_fit_config
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+HOLDOUT = 8
+SECTIONS = ["summary", "summary-good", "summary-poor", "summary-budget", "summary-trust", "trust",
+            "convergence", "accuracy", "ppc", "prior-posterior", "recovery", "contributions",
+            "budget", "channels", "channel-tv", "channel-search", "geos", "geo-geo_00",
+            "geo-geo_01", "geo-geo_02", "about"]
+CHECK_JS = """<script>
+window.addEventListener('load', function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var out = {images: imgs.length,
+             broken: imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0); })
+                         .map(function (i) { return i.alt; }),
+             sections: Array.prototype.map.call(document.querySelectorAll('section[id]'),
+                                                function (s) { return s.id; }),
+             height: document.body.scrollHeight};
+  var pre = document.createElement('pre');
+  pre.id = 'render-check';
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def _cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "mmm_geo.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def report_run(tmp_path_factory):
+    """A short fit of the tiny panel with its last 8 weeks held out, optimized, and reported by
+    the CLI (short chains: the report must say whether they converged, not pretend)."""
+    from mmm_geo.optimize.output import run_optimize
+
+    cfg = dataclasses.replace(
+        quick_fit_config(), validation=ValidationConfig(holdout=HOLDOUT),
+        inference=InferenceConfig(chains=2, warmup=80, draws=80, progress_bar=False, ess_min=50))
+    out = tmp_path_factory.mktemp("report") / "run"
+    fit(cfg, out)
+    run_optimize(OptimizeConfig(run=str(out), horizon_weeks=4,
+                                optimizer=OptimizerConfig(allocation_draws=0)))
+    res = _cli("report", f"run={out}", cwd=out.parent)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "report written to" in res.stdout
+    return out
+
+
+class Tables(HTMLParser):
+    """Table cells by table id: ``{id: [{data-col: text}, ...]}``; all text for regexes."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self.text, self._table, self._row, self._col = {}, [], None, None, None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "table":
+            self._table = self.tables.setdefault(a.get("id"), [])
+        elif tag == "tr" and self._table is not None:
+            self._row = {}
+        elif tag == "td" and self._row is not None:
+            self._col = a.get("data-col")
+            self._row[self._col] = ""
+
+    def handle_endtag(self, tag):
+        if tag == "tr" and self._row:
+            self._table.append(self._row)
+        if tag in ("tr", "table"):
+            self._row = None
+        if tag == "table":
+            self._table = None
+        if tag == "td":
+            self._col = None
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._col is not None:
+            self._row[self._col] += data
+
+
+def parse(path: Path) -> Tables:
+    t = Tables()
+    t.feed(path.read_text(encoding="utf-8"))
+    return t
+
+
+def shown(text: str):
+    """A displayed number -> (value, half a unit of its last digit)."""
+    t, mult = text.replace(",", "").strip(), 1.0
+    pct = t.endswith("%")
+    t = t.rstrip("%")
+    for suffix, m in ((" bn", 1e9), (" m", 1e6), (" k", 1e3)):
+        if t.endswith(suffix):
+            t, mult = t[: -len(suffix)], m
+    value = float(t) * mult
+    half = (0.5 * 10.0 ** -len(t.split(".")[1]) if "." in t else 0.5) * mult
+    if "e" in t:
+        half = abs(value) * 5e-3
+    return (value / 100, half / 100) if pct else (value, half)
+
+
+def assert_shows(text: str, expected: float, what: str):
+    value, half = shown(text)
+    assert abs(value - expected) <= half * (1 + 1e-9) + 1e-12, f"{what}: shows {text}, is {expected}"
+
+
+def test_report_writes_a_self_contained_html_with_figures_and_tables(report_run):
+    out = report_run / "report"
+    html = (out / "report.html").read_text(encoding="utf-8")
+    figures = sorted(p.stem for p in (out / "figures").glob("*.png"))
+    assert {"ranking", "holdout", "fit_national", "ppc_density", "prior_posterior", "recovery",
+            "decomposition_national", "budget", "channel_tv_response"} <= set(figures)
+    for name in figures:                         # every PNG file is embedded in the page
+        assert f'id="fig-{name}"' in html
+    assert html.count('src="data:image/png;base64,') == len(figures)
+    assert not re.search(r"""(src|href)=["'](https?:)?//""", html), "external reference"
+    for name in ("channels", "roi_geo", "decomposition", "response_curves", "adstock",
+                 "accuracy", "fit_national", "prior_posterior", "recovery", "budget"):
+        assert len(pd.read_csv(out / "tables" / f"{name}.csv")) > 0, name
+
+
+def test_report_renders_in_headless_chromium(report_run, tmp_path):
+    assert CHROMIUM.is_file(), "no /usr/bin/chromium: run `bash scripts/install_test_deps.sh`"
+    page = tmp_path / "check.html"
+    html = (report_run / "report" / "report.html").read_text(encoding="utf-8")
+    page.write_text(html.replace("</body>", CHECK_JS + "</body>"), encoding="utf-8")
+
+    def chromium(*args):
+        profile = tmp_path / f"profile{len(list(tmp_path.iterdir()))}"
+        return subprocess.run([str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}", *args],
+                              capture_output=True, text=True, timeout=180)
+
+    dom = chromium("--virtual-time-budget=10000", "--dump-dom", page.as_uri())
+    found = re.search(r'<pre id="render-check">(.*?)</pre>', dom.stdout)
+    assert found, dom.stderr[-2000:]
+    check = json.loads(found.group(1).replace("&quot;", '"'))
+    assert check["broken"] == [] and check["images"] == len(list((report_run / "report" / "figures").glob("*.png")))
+    assert not set(SECTIONS) - set(check["sections"]), set(SECTIONS) - set(check["sections"])
+    assert check["height"] > 5000
+
+    from PIL import Image
+
+    shot = tmp_path / "report.png"
+    chromium("--window-size=1280,1600", "--hide-scrollbars", f"--screenshot={shot}",
+             (report_run / "report" / "report.html").as_uri())
+    img = np.asarray(Image.open(shot).convert("RGB"), dtype=float)
+    assert img.shape == (1600, 1280, 3)
+    assert img[:20].mean() < 100                 # the dark navigation bar is drawn
+    assert img.std() > 20                        # text and figures, not a blank page
+    print(f"screenshot: {shot}")
+
+
+def test_report_numbers_equal_the_analysis_functions(report_run):
+    page = parse(report_run / "report" / "report.html")
+    run = load_run(report_run)
+    post = run.idata.posterior[contributions.sites(run.idata.posterior)]
+    metrics = channel_metrics(post, run.ds, run.scaling, run.config.model)
+    ranking = rank_channels(metrics, 0.9, 0.8, 0.2)
+    rows = page.tables["table-ranking"]
+    assert [r["channel"] for r in rows] == list(ranking["channel"].values)
+    for r in rows:
+        ch = ranking.sel(channel=r["channel"])
+        assert r["verdict"] == ch["verdict"].item()
+        for col in ("roi_median", "roi_lo", "roi_hi", "mroi_median", "p_roi_gt_1",
+                    "contribution_median", "contribution_share_median"):
+            assert_shows(r[col], float(ch[col]), f"{r['channel']} {col}")
+    csv = pd.read_csv(report_run / "report" / "tables" / "channels.csv").set_index("channel")
+    np.testing.assert_allclose(csv.loc[list(ranking["channel"].values), "roi_median"],
+                               ranking["roi_median"].values, rtol=1e-12)
+
+    acc = fit_metrics(run.idata, run.config.model.period)
+    hold = acc["holdout"]
+    assert hold["periods"] == HOLDOUT and run.metrics["holdout"]["mape"] == pytest.approx(hold["mape"])
+    model_row, naive_row = page.tables["table-accuracy"][1:]
+    assert naive_row["forecast"] == "seasonal naive"
+    for k in ("r2", "mape", "nrmse"):
+        assert_shows(page.tables["table-accuracy"][0][k], acc["fit"][k], f"in-sample {k}")
+        assert_shows(model_row[k], hold[k], f"holdout {k}")
+        assert_shows(naive_row[k], hold[f"naive_{k}"], f"naive {k}")
+    text = " ".join(page.text)
+    said = re.search(r"model's MAPE is ([\d.]+%) against ([\d.]+%)", text)
+    assert_shows(said.group(1), hold["mape"], "summary MAPE")
+    assert_shows(said.group(2), hold["naive_mape"], "summary naive MAPE")
+
+    diag = diagnostics_table(run.idata, contributions.sites(run.idata.posterior))
+    for r in page.tables["table-convergence"]:
+        assert_shows(r["r_hat_max"], diag.loc[r["variable"], "r_hat_max"], r["variable"])
+        assert_shows(r["ess_bulk_min"], diag.loc[r["variable"], "ess_bulk_min"], r["variable"])
+
+    truth = json.loads((report_run / "truth.json").read_text())
+    rec = checks.recovery(metrics, truth, 0.9)
+    for r, (_, want) in zip(page.tables["table-recovery"], rec.iterrows()):
+        assert (r["metric"], r["channel"]) == (want["metric"], want["channel"])
+        for col in ("true", "median", "lo", "hi"):
+            assert_shows(r[col], want[col], f"recovery {col}")
+        assert r["covered"] == str(want["covered"])
+
+    roi_geo = summarize(metrics["roi_geo"], 0.9)
+    for geo in run.ds["geo"].values:
+        for r in page.tables[f"table-geo-{geo}"]:
+            assert_shows(r["roi_median"], float(roi_geo["median"].sel(geo=geo, channel=r["channel"])), geo)
+
+    parts = contributions.decomposition(thin(post, 1000), run.ds, run.scaling, run.config.model,
+                                        train_mask(run.idata))
+    share = summarize(contributions.window_share(parts), 0.9)
+    for r in page.tables["table-decomposition"]:
+        assert_shows(r["share_median"], float(share["median"].sel(component=r["component"])), r["component"])
+
+    import xarray as xr
+    with xr.open_dataset(report_run / "optimize" / "optimize.nc", engine="h5netcdf") as nc:
+        gain = (nc["outcome"].sel(plan="recommended") - nc["outcome"].sel(plan="current")).values
+    said = re.search(r"Expected gain over the current mix:\s*([-\d.,]+(?: [kmb]n?)?)", text)
+    assert_shows(said.group(1), float(gain.mean()), "expected gain")
+    said = re.search(r"beats the current mix in (\d+%)", text)
+    assert_shows(said.group(1), float((gain > 0).mean()), "P(gain > 0)")
+
+
+def test_contributions_add_up_on_held_out_weeks_too(report_run):
+    """Held-out weeks are forecasts with the trend held flat: the decomposition must use the
+    fit's training window. Tolerance as in test_analysis: 4 Monte Carlo standard errors per cell."""
+    run = load_run(report_run)
+    parts = contributions.decomposition(run.idata.posterior, run.ds, run.scaling,
+                                        run.config.model, train_mask(run.idata))
+    pp = run.idata.posterior_predictive["kpi"]
+    mcse = pp.std(("chain", "draw")) / np.sqrt(pp.sizes["chain"] * pp.sizes["draw"])
+    gap = abs(parts["expected"].mean(("chain", "draw")) - pp.mean(("chain", "draw"))) / mcse
+    assert float(gap.isel(time=slice(-HOLDOUT, None)).max()) < 4
+    assert float(gap.max()) < 4
+    table = pd.read_csv(report_run / "report" / "tables" / "decomposition.csv")
+    per_cell = table.groupby(["geo", "time"])["kpi"].sum().to_xarray()
+    pred = pp.mean(("chain", "draw")).assign_coords(time=per_cell["time"].values)
+    assert float(abs(per_cell / pred - 1).max()) < 0.02
+
+
+def test_same_run_gives_the_same_report(report_run):
+    write_report(ReportConfig(run=str(report_run), output="again"))
+    a, b = report_run / "report", report_run / "again"
+    assert (a / "report.html").read_bytes() == (b / "report.html").read_bytes()
+    names = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert names == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    for name in names:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def test_report_without_holdout_or_optimizer_says_how_to_get_them(quick_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(quick_run, run, ignore=shutil.ignore_patterns("report*", "optimize"))
+    write_report(ReportConfig(run=str(run), max_geos=1, max_draws=100))
+    page = parse(run / "report" / "report.html")
+    text = " ".join(page.text)
+    assert "mmm-geo optimize run=" in text and "validation.holdout=13" in text
+    assert len(page.tables["table-accuracy"]) == 1
+    assert "2 smaller geos have no section" in text
+
+
+def test_bad_runs_give_clear_errors(report_run, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(report_run, broken, ignore=shutil.ignore_patterns("report*", "again", "optimize"))
+    (broken / "metrics.json").unlink()
+    res = _cli("report", f"run={broken}", cwd=tmp_path)
+    assert res.returncode == 2 and "not a complete run" in res.stderr
+    assert "Traceback" not in res.stderr
+    with pytest.raises(ConfigError, match="run=<folder"):
+        write_report(ReportConfig())
+    real = tmp_path / "real"
+    shutil.copytree(report_run, real, ignore=shutil.ignore_patterns("report*", "again", "optimize"))
+    (real / "truth.json").unlink()
+    with pytest.raises(RunError, match="no truth.json"):
+        write_report(ReportConfig(run=str(real), recovery_run=str(real)))
