@@ -275,15 +275,25 @@ def test_same_run_gives_the_same_report(report_run):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
-def test_report_without_holdout_or_optimizer_says_how_to_get_them(quick_run, tmp_path):
+def test_report_of_a_full_data_run_shows_its_validation_fit(quick_run, report_run, tmp_path):
+    """A run that kept every week shows the held-out accuracy of a validation fit of the same data
+    and model; no optimizer output gives the command to run; small geos get no section."""
     run = tmp_path / "run"
     shutil.copytree(quick_run, run, ignore=shutil.ignore_patterns("report*", "optimize"))
-    write_report(ReportConfig(run=str(run), max_geos=1, max_draws=100))
+    with pytest.raises(ConfigError, match="held no weeks out"):
+        write_report(ReportConfig(run=str(run), validation_run=str(quick_run)))
+    write_report(ReportConfig(run=str(run), max_geos=1, max_draws=100,
+                              validation_run=str(report_run)))
     page = parse(run / "report" / "report.html")
     text = " ".join(page.text)
-    assert "mmm-geo optimize run=" in text and "validation.holdout=13" in text
-    assert len(page.tables["table-accuracy"]) == 1
-    assert "2 smaller geos have no section" in text
+    assert "mmm-geo optimize run=" in text and "2 smaller geos have no section" in text
+    hold = fit_metrics(load_run(report_run).idata)["holdout"]
+    rows = page.tables["table-accuracy"]
+    assert [r["forecast"] for r in rows] == ["model", "model", "seasonal naive"]
+    assert "validation fit" in rows[1]["window"]
+    assert_shows(rows[1]["mape"], hold["mape"], "validation holdout MAPE")
+    assert_shows(rows[2]["mape"], hold["naive_mape"], "validation naive MAPE")
+    assert (run / "report" / "figures" / "holdout.png").is_file()
 
 
 def test_bad_runs_give_clear_errors(report_run, tmp_path):

@@ -15,6 +15,7 @@ from mmm_geo.analysis import accuracy, checks, contributions, curves
 from mmm_geo.analysis.draws import SAMPLE, summarize, thin
 from mmm_geo.analysis.performance import rank_channels
 from mmm_geo.analysis.roi import channel_metrics
+from mmm_geo.errors import ConfigError
 from mmm_geo.report.config import ReportConfig
 from mmm_geo.report.recovery import Source
 
@@ -34,6 +35,8 @@ class Analysis(NamedTuple):
     decay: xr.Dataset            # adstock decay summary (channel, lag)
     mean_lag: xr.Dataset         # summary of the mean carryover lag (channel)
     bands: xr.Dataset            # predictive bands (geo, time) and national (time)
+    holdout_bands: Optional[xr.Dataset]  # bands of the fit whose holdout is shown
+    holdout_source: str          # "" (this run) or the validation run's folder
     coverage: dict
     accuracy: dict               # {"fit": ..., "holdout": ...} (mmm_geo.analysis.accuracy)
     shift: Optional[xr.Dataset]  # prior vs posterior (None: the trace has no prior)
@@ -56,6 +59,29 @@ def read_optimizer(folder: Path) -> Optional[dict]:
             "summary": json.loads(files[2].read_text()), "gain": gain, "path": str(folder)}
 
 
+def holdout_check(run, cfg: ReportConfig, bands: xr.Dataset):
+    """Accuracy metrics, the bands whose holdout is shown and where they come from: the run's own
+    held-out weeks, else those of ``cfg.validation_run`` (same data and model), else none."""
+    from mmm_geo.run import load_run
+
+    acc = accuracy.fit_metrics(run.idata, run.config.model.period)
+    if "holdout" in acc or not cfg.validation_run:
+        return acc, (bands if "holdout" in acc else None), ""
+    val = load_run(Path(cfg.validation_run))
+    same = (val.config.model == run.config.model and val.ds.sizes == run.ds.sizes
+            and np.array_equal(val.ds["kpi"].values, run.ds["kpi"].values))
+    if not same:
+        raise ConfigError(f"validation_run={val.path} is not the same data and model as "
+                          f"{run.path}\n  fix: fit the run's config again with "
+                          "validation.holdout=13 and pass that folder")
+    hold = accuracy.fit_metrics(val.idata, val.config.model.period).get("holdout")
+    if hold is None:
+        raise ConfigError(f"validation_run={val.path} held no weeks out\n  fix: fit it with "
+                          "validation.holdout=13")
+    return ({**acc, "holdout": hold}, checks.predictive_bands(val.idata, cfg.prob),
+            str(val.path))
+
+
 def analyse(run, cfg: ReportConfig, recovery: Optional[Source]) -> Analysis:
     """Compute every number of the report from ``run`` (a :class:`mmm_geo.run.Run`)."""
     model, batch = run.config.model, run.config.inference.ppc_batch
@@ -71,6 +97,7 @@ def analyse(run, cfg: ReportConfig, recovery: Optional[Source]) -> Analysis:
     decay = curves.adstock_decay(small, model, run.ds.sizes[dims.CHANNEL])
     curve_summary = summarize(resp["revenue"], cfg.prob).assign_coords(spend=resp["spend"])
     bands = checks.predictive_bands(run.idata, cfg.prob)
+    acc, holdout_bands, holdout_source = holdout_check(run, cfg, bands)
     rec = geo_rec = None
     if recovery is not None:
         rmetrics = metrics if recovery.run is run else channel_metrics(
@@ -91,8 +118,10 @@ def analyse(run, cfg: ReportConfig, recovery: Optional[Source]) -> Analysis:
         decay=summarize(decay, cfg.prob),
         mean_lag=summarize(curves.mean_lag(decay), cfg.prob),
         bands=bands,
+        holdout_bands=holdout_bands,
+        holdout_source=holdout_source,
         coverage=checks.coverage(bands),
-        accuracy=accuracy.fit_metrics(run.idata, model.period),
+        accuracy=acc,
         shift=checks.prior_posterior(run.idata),
         recovery=rec,
         geo_recovery=geo_rec,

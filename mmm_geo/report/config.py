@@ -17,7 +17,9 @@ class ReportConfig:
     when it is <= ``poor``. ``max_draws``: posterior draws used for the decomposition and the
     curves (evenly thinned; ROI and marginal ROI use every draw). ``max_geos``: geos with their
     own section (the largest by KPI; the tables hold every geo). ``optimize``: the optimizer's
-    sub-folder of the run, read when it exists. Recovery of truth: a simulated run's own
+    sub-folder of the run, read when it exists. ``validation_run``: a run of the same data and
+    model fitted with ``validation.holdout`` > 0, whose forecast of the held-out weeks is shown
+    when ``run`` itself held none out (so the run keeps all data). Recovery of truth: a simulated run's own
     ``truth.json`` is used; otherwise ``recovery_run`` names a finished run on simulated data
     (with ``truth.json``), or ``simulate_recovery=true`` simulates a panel of the same geos x
     weeks x channels and fits it with the run's model (``recovery_chains``, ``recovery_warmup``,
@@ -32,6 +34,7 @@ class ReportConfig:
     max_draws: int = 1000
     max_geos: int = 30
     optimize: str = "optimize"
+    validation_run: Optional[str] = None
     recovery_run: Optional[str] = None
     simulate_recovery: bool = False
     recovery_chains: int = 2

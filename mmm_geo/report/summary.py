@@ -100,15 +100,18 @@ def trust_lines(a: Analysis, metrics: dict) -> str:
     hold = a.accuracy.get("holdout")
     if hold:
         beats = hold["mape"] < hold["naive_mape"]
-        lines.append(f"On {hold['periods']} held-out weeks the model's MAPE is "
+        lines.append(f"On {hold['periods']} held-out weeks"
+                     + (" (a validation fit without them)" if a.holdout_source else "")
+                     + " the model's MAPE is "
                      f"{H.fmt(hold['mape'], 'pct')} against {H.fmt(hold['naive_mape'], 'pct')} for "
                      "a seasonal-naive forecast: "
                      + ("<span class='good'>better</span>" if beats
                         else "<span class='poor'>not better</span>") + ".")
     else:
         lines.append(f"In-sample MAPE {H.fmt(a.accuracy['fit']['mape'], 'pct')}, R² "
-                     f"{H.fmt(a.accuracy['fit']['r2'], 'ratio')}. No weeks were held out: fit with "
-                     "<code>validation.holdout=13</code> to test forecasts against a naive baseline.")
+                     f"{H.fmt(a.accuracy['fit']['r2'], 'ratio')}. No weeks were held out: fit the same "
+                     "config with <code>validation.holdout=13</code> and pass that folder as "
+                     "<code>validation_run=</code> to test forecasts against a naive baseline.")
     cov = a.coverage
     lines.append(f"{H.fmt(cov['in_sample'], 'pct')} of observed geo-weeks fall inside the "
                  f"{cov['prob']:.0%} posterior predictive interval"
@@ -144,9 +147,13 @@ def trust_section(a: Analysis, run, figs: Dict[str, bytes], diag) -> str:
            "earlier (the last training week when less than a year was trained): a model that "
            "cannot beat it has learnt nothing useful about the future.</p>"
            + H.table(tables.accuracy(a), ACCURACY_SPEC, "table-accuracy"))
+    if a.holdout_source:
+        acc += (f"<p>The held-out weeks come from the validation fit {H.esc(a.holdout_source)}: "
+                "the same data and model fitted without its last weeks; this run used all weeks."
+                "</p>")
     hold = a.accuracy.get("holdout")
     if hold:
-        b, n_train = a.bands, int(a.bands["train"].values.sum())
+        b, n_train = a.holdout_bands, int(a.holdout_bands["train"].values.sum())
         from mmm_geo.analysis.accuracy import seasonal_naive
         naive = seasonal_naive(b["observed"].transpose(dims.GEO, dims.TIME).values, n_train).sum(0)
         acc += add(figs, "holdout", plots.holdout(

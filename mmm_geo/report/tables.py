@@ -56,7 +56,8 @@ def accuracy(a: Analysis) -> pd.DataFrame:
              **{k: a.accuracy["fit"][k] for k in ("r2", "mape", "nrmse")}}]
     hold = a.accuracy.get("holdout")
     if hold:
-        win = f"holdout ({hold['periods']} weeks)"
+        win = f"holdout ({hold['periods']} weeks)" + (" of the validation fit"
+                                                      if a.holdout_source else "")
         rows.append({"window": win, "forecast": "model",
                      **{k: hold[k] for k in ("r2", "mape", "nrmse")}})
         rows.append({"window": win, "forecast": "seasonal naive",
