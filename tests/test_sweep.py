@@ -25,6 +25,16 @@ TINY = ["experiment=tiny", "inference.warmup=60", "inference.draws=60"]
 GRID = ["model.saturation.kind=hill,logistic", "model.adstock.max_lag=2,4"]
 
 
+@pytest.fixture(scope="session")
+def env(tmp_path_factory):
+    """The environment for the sweeps: one JAX compilation cache shared by every test's fits
+    (xdist workers included), so each tiny program compiles once per test session."""
+    base = tmp_path_factory.getbasetemp()
+    cache = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "jax-cache"
+    return {**{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
+            "JAX_COMPILATION_CACHE_DIR": str(cache)}
+
+
 def mmm(*args, cwd, env=None, timeout=900):
     return subprocess.run([sys.executable, "-m", "mmm_geo.cli", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
@@ -53,7 +63,7 @@ def check_grid(exp: Path, out: str):
 
 
 def compare_ranks_four(exp: Path, tmp: Path) -> pd.DataFrame:
-    res = mmm("compare", str(exp), "--out", str(tmp / "cmp"), cwd=tmp)
+    res = mmm("compare", str(exp), "--out", str(tmp / "cmp"), cwd=tmp, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "ranked by ELPD-LOO" in res.stdout
     table = pd.read_csv(tmp / "cmp" / "compare.csv")
@@ -68,17 +78,17 @@ def compare_ranks_four(exp: Path, tmp: Path) -> pd.DataFrame:
 
 
 @pytest.mark.slow
-def test_joblib_sweep_then_compare_then_rerun_skips_everything(tmp_path):
+def test_joblib_sweep_then_compare_then_rerun_skips_everything(tmp_path, env):
     exp = tmp_path / "exp"
     res = mmm("fit", "--multirun", *TINY, *GRID, "hydra/launcher=parallel",
-              f"hydra.sweep.dir={exp}", cwd=tmp_path)
+              f"hydra.sweep.dir={exp}", cwd=tmp_path, env=env)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     runs = check_grid(exp, res.stdout + res.stderr)
     compare_ranks_four(exp, tmp_path)
 
     stamps = {p: (p / "metrics.json").stat().st_mtime_ns for p in runs}
     start = time.perf_counter()
-    again = mmm("fit", "--multirun", *TINY, *GRID, f"hydra.sweep.dir={exp}", cwd=tmp_path)
+    again = mmm("fit", "--multirun", *TINY, *GRID, f"hydra.sweep.dir={exp}", cwd=tmp_path, env=env)
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("already complete") == 4 and "fitting" not in again.stdout
     assert {p: (p / "metrics.json").stat().st_mtime_ns for p in runs} == stamps
@@ -86,7 +96,7 @@ def test_joblib_sweep_then_compare_then_rerun_skips_everything(tmp_path):
 
 
 @contextlib.contextmanager
-def ray_cluster(temp_dir: Path):
+def ray_cluster(temp_dir: Path, env: dict):
     """A local Ray head started with `ray start --head --block` in its own session; stopped by
     killing exactly that session's processes (`ray stop` would kill every Ray on the machine)."""
     with socket.socket() as s:
@@ -97,7 +107,7 @@ def ray_cluster(temp_dir: Path):
     proc = subprocess.Popen(
         [str(ray), "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
          "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp_dir / 'r'}"],
-        stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+        stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
         deadline = time.time() + 120
         while "Ray runtime started" not in log.read_text():
@@ -134,10 +144,10 @@ def alive_state(pid: int) -> str:
 
 
 @pytest.mark.slow
-def test_ray_sweep_on_a_local_cluster(tmp_path):
+def test_ray_sweep_on_a_local_cluster(tmp_path, env):
     exp = tmp_path / "exp"
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    with tempfile.TemporaryDirectory(prefix="ray", dir="/tmp") as tmp, ray_cluster(Path(tmp)) as addr:
+    with tempfile.TemporaryDirectory(prefix="ray", dir="/tmp") as tmp, \
+            ray_cluster(Path(tmp), env) as addr:
         res = mmm("fit", "--multirun", *TINY, *GRID, "hydra/launcher=ray_cluster",
                   f"hydra.launcher.ray.init.address={addr}", f"hydra.sweep.dir={exp}",
                   cwd=tmp_path, env=env)
@@ -151,10 +161,10 @@ def test_ray_sweep_on_a_local_cluster(tmp_path):
 
 
 @pytest.mark.slow
-def test_killed_sweep_reruns_only_the_missing_runs(tmp_path):
+def test_killed_sweep_reruns_only_the_missing_runs(tmp_path, env):
     exp = tmp_path / "exp"
     args = ["fit", "--multirun", *TINY, "model.saturation.kind=hill,logistic", f"hydra.sweep.dir={exp}"]
-    proc = subprocess.Popen([sys.executable, "-m", "mmm_geo.cli", *args], cwd=tmp_path,
+    proc = subprocess.Popen([sys.executable, "-m", "mmm_geo.cli", *args], cwd=tmp_path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.time() + 600
@@ -182,7 +192,7 @@ def test_killed_sweep_reruns_only_the_missing_runs(tmp_path):
     first = done[0]
     stamp = (first / "trace.nc").stat().st_mtime_ns
 
-    res = mmm(*args, cwd=tmp_path)
+    res = mmm(*args, cwd=tmp_path, env=env)
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.count("already complete") == 1
     assert res.stdout.count("re-run of an incomplete run") == 1
@@ -193,11 +203,11 @@ def test_killed_sweep_reruns_only_the_missing_runs(tmp_path):
 
 
 @pytest.mark.slow
-def test_gpu_batch_script_runs_the_sweep_on_cpu_with_submitit(tmp_path):
+def test_gpu_batch_script_runs_the_sweep_on_cpu_with_submitit(tmp_path, env):
     exp = tmp_path / "exp"
-    env = dict(os.environ, LAUNCHER="local_jobs", GPUS="0", MMM_GEO=f"{sys.executable} -m mmm_geo.cli")
+    env = dict(env, LAUNCHER="local_jobs", GPUS="0", MMM_GEO=f"{sys.executable} -m mmm_geo.cli")
     res = subprocess.run(["bash", str(REPO / "scripts" / "sweep_gpu.sh"), *TINY,
-                          "model.adstock.max_lag=3", f"hydra.sweep.dir={exp}"],
+                          "model.adstock.max_lag=2", f"hydra.sweep.dir={exp}"],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     (run,) = complete(exp)

@@ -9,6 +9,7 @@ A sweep writes one folder per distinct configuration::
         fit.log                        the fit's stdout and stderr
         trace.nc config.yaml ...       the run folder of ``mmm_geo.run.fit``; metrics.json last
         .lock                          flock held while a job works in the folder
+      .jax_cache/                      compiled XLA programs shared by the jobs (see job.py)
 
 A folder with a readable ``metrics.json`` is complete and is skipped when the same configuration
 comes round again (unless ``force=true``). One without it was killed, crashed or is still running:
@@ -39,6 +40,7 @@ RECORD = "run.json"
 INDEX = "index.csv"
 LOG = "fit.log"
 LOCK = ".lock"
+JAX_CACHE = ".jax_cache"  # JAX's persistent compilation cache, shared by an experiment's jobs
 
 # Config fields that do not change a fit's results: left out of the run id.
 VOLATILE = ("output_dir", "force", "name", "inference.progress_bar", "inference.strict")
