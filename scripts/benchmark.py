@@ -83,6 +83,8 @@ def main(argv=None) -> dict:
     p.add_argument("--trend-knots", type=int, default=4)
     p.add_argument("--fourier-order", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--target-accept", type=float, default=0.9)
+    p.add_argument("--save", help="also write the trace here (to inspect divergences)")
     a = p.parse_args(argv)
 
     data_cfg = to_config(OmegaConf.load(a.data), DataConfig) if a.data else DataConfig()
@@ -93,7 +95,7 @@ def main(argv=None) -> dict:
                             saturation=replace(SaturationConfig(), kind=a.saturation),
                             baseline=a.baseline, trend_knots=a.trend_knots, fourier_order=a.fourier_order)
     infer = InferenceConfig(chains=a.chains, warmup=a.warmup, draws=a.draws, progress_bar=False,
-                            chain_method=a.chain_method)
+                            chain_method=a.chain_method, target_accept=a.target_accept)
     cfg = FitConfig(data=data_cfg, model=model_cfg, inference=infer, simulation=sim, seed=a.seed)
     ds, _ = load_data(cfg)
     scaling = fit_scaling(ds)
@@ -102,6 +104,8 @@ def main(argv=None) -> dict:
     grad_s = gradient_seconds(data, model_cfg)
     fit = run_nuts(data, model_cfg, infer, key, measure_compile=True)
     idata = build_trace(fit, ds, scaling, data, model_cfg, key, 500, {})
+    if a.save:
+        idata.to_netcdf(a.save, engine="h5netcdf")
     conv = diagnostics.convergence(idata)
     sampling_s = max(fit.sample_s - fit.compile_s, 1e-9)
     out = {

@@ -78,7 +78,7 @@ def run_nuts(data: ModelData, model_cfg: ModelConfig, cfg: InferenceConfig,
         jax.block_until_ready(probe.get_samples())
         compile_s = time.perf_counter() - t0
     mcmc = _mcmc(model_cfg, cfg, cfg.warmup, cfg.draws, method,
-                 progress=cfg.progress_bar and method != "parallel")
+                 progress=cfg.progress_bar)
     t0 = time.perf_counter()
     mcmc.run(key, *args, y=args[0].y, extra_fields=EXTRA_FIELDS)
     samples = jax.block_until_ready(mcmc.get_samples(group_by_chain=True))

@@ -100,9 +100,11 @@ def media_response(params: Params, media: jnp.ndarray, cfg: ModelConfig) -> jnp.
     return jnp.exp(params["media_log_effect_geo"])[:, None, :] * sat
 
 
-def components(params: Params, data: ModelData, cfg: ModelConfig) -> Dict[str, jnp.ndarray]:
+def components(params: Params, data: ModelData, cfg: ModelConfig,
+               media: Optional[jnp.ndarray] = None) -> Dict[str, jnp.ndarray]:
     """Additive parts of the mean: baseline, trend, seasonality (geo, time); controls (geo, time,
-    control); media (geo, time, channel). Their sum is the mean of the scaled KPI."""
+    control); media (geo, time, channel; ``media_response`` unless given). Their sum is the mean
+    of the scaled KPI."""
     n_geo, n_time = data.y.shape
     trend = data.trend @ params["trend_coef"]
     season = data.season @ params["season_coef"]
@@ -114,7 +116,7 @@ def components(params: Params, data: ModelData, cfg: ModelConfig) -> Dict[str, j
         "trend": scale * jnp.broadcast_to(trend, (n_geo, n_time)),
         "seasonality": scale * jnp.broadcast_to(season, (n_geo, n_time)),
         "controls": data.controls * gamma[:, None, :],
-        "media": media_response(params, data.media, cfg),
+        "media": media_response(params, data.media, cfg) if media is None else media,
     }
 
 
@@ -146,10 +148,6 @@ def _sample_params(data: ModelData, cfg: ModelConfig) -> Params:
     if pooled:
         p["baseline_mean"] = priors.sample("baseline_mean", pr.baseline_mean)
         p["baseline_sd"] = priors.sample("baseline_sd", pr.baseline_sd)
-    with numpyro.plate(dims.GEO, n_geo, dim=-1):
-        prior = (dist.Normal(p["baseline_mean"], p["baseline_sd"]) if pooled
-                 else priors.PRIORS[pr.baseline_mean.dist](pr.baseline_mean.a, pr.baseline_mean.b))
-        p["baseline"] = numpyro.sample("baseline", prior)
     p["trend_coef"] = _vector("trend_coef", pr.trend, dims.KNOT, cfg.trend_knots)
     p["season_coef"] = _vector("season_coef", pr.seasonality, dims.FOURIER, 2 * cfg.fourier_order)
     p["control_coef"] = _vector("control_coef", pr.control, dims.CONTROL, n_control)
@@ -184,9 +182,31 @@ def _sample_params(data: ModelData, cfg: ModelConfig) -> Params:
     return p
 
 
+def _sample_baseline(p: Params, media: jnp.ndarray, data: ModelData, cfg: ModelConfig) -> jnp.ndarray:
+    """Geo baselines, sampled through their mean level ``baseline + mean media effect``.
+
+    The prior is unchanged (``baseline_g`` ~ its prior); only the coordinates NUTS moves in
+    differ. The level is pinned down by the mean KPI of the geo, while ``baseline_g`` trades off
+    one-for-one against the media effects (always-on media look like a constant): sampling the
+    level turns that long ridge into a nearly axis-aligned direction in the media effects.
+    """
+    train = jnp.asarray(data.train, media.dtype)
+    media_mean = (media.sum(-1) * train).sum(-1) / train.sum()          # (geo,)
+    pr = cfg.priors.baseline_mean
+    prior = (dist.Normal(p["baseline_mean"], p["baseline_sd"]) if "baseline_mean" in p
+             else priors.PRIORS[pr.dist](pr.a, pr.b))
+    with numpyro.plate(dims.GEO, media.shape[0], dim=-1):
+        shifted = dist.TransformedDistribution(prior.expand([media.shape[0]]),
+                                               dist.transforms.AffineTransform(media_mean, 1.0))
+        level = numpyro.sample("baseline_level", shifted)
+        return numpyro.deterministic("baseline", level - media_mean)
+
+
 def _model(data: ModelData, cfg: ModelConfig, y: Optional[jnp.ndarray]) -> None:
     p = _sample_params(data, cfg)
-    mu = mean(components(p, data, cfg))
+    media = media_response(p, data.media, cfg)
+    p["baseline"] = _sample_baseline(p, media, data, cfg)
+    mu = mean(components(p, data, cfg, media))
     sigma = p["sigma"][:, None] if cfg.sigma_per_geo else p["sigma"]
     with numpyro.plate(dims.GEO, data.y.shape[0], dim=-2), \
             numpyro.plate(dims.TIME, data.y.shape[1], dim=-1), \
