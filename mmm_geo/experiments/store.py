@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import fcntl
 import hashlib
+import io
 import json
 import math
 import os
@@ -44,6 +45,9 @@ JAX_CACHE = ".jax_cache"  # JAX's persistent compilation cache, shared by an exp
 
 # Config fields that do not change a fit's results: left out of the run id.
 VOLATILE = ("output_dir", "force", "name", "inference.progress_bar", "inference.strict")
+
+UMASK = os.umask(0o022)
+os.umask(UMASK)
 
 INDEX_COLUMNS = ["run_id", "status", "overrides", "objective", "max_rhat", "divergences",
                  "total_s", "started_at", "finished_at", "host", "path"]
@@ -87,16 +91,22 @@ def run_id(cfg: FitConfig, cwd: Path) -> str:
     return config_hash(identity(cfg, cwd))
 
 
-def write_json(path: Path, obj: Any) -> None:
-    """Write JSON atomically (temp file, then rename), so readers never see half a file."""
+def write_text(path: Path, text: str) -> None:
+    """Write a file atomically (temp file, then rename), so readers never see half of it."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=2, default=str)
+        os.fchmod(fd, 0o666 & ~UMASK)  # mkstemp makes 0600; others on a cluster may read runs
+        with os.fdopen(fd, "w", newline="") as fh:
+            fh.write(text)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write JSON atomically."""
+    write_text(path, json.dumps(obj, indent=2, default=str))
 
 
 def read_json(path: Path) -> Optional[dict]:
@@ -228,16 +238,11 @@ def update_index(exp_dir: Path) -> Path:
     with open(exp_dir / ".index.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         rows = [index_row(p) for p in run_dirs(exp_dir)]
-        fd, tmp = tempfile.mkstemp(prefix=".index.", suffix=".tmp", dir=exp_dir)
-        try:
-            with os.fdopen(fd, "w", newline="") as fh:
-                writer = csv.DictWriter(fh, fieldnames=INDEX_COLUMNS)
-                writer.writeheader()
-                writer.writerows(rows)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=INDEX_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text(path, text.getvalue())
     return path
 
 
