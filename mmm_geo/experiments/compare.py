@@ -195,7 +195,8 @@ def printable(table: pd.DataFrame) -> pd.DataFrame:
     for col, name in (("holdout_mape", "holdout MAPE"), ("cv_mape", "CV MAPE")):
         if table[col].notna().any():
             out[name] = table[col].map(num(".2%"))
-    for col, name, fmt in (("max_rhat", "max R-hat", ".3f"), ("divergences", "div", ".0f"),
+    for col, name, fmt in (("bad_k", "bad Pareto k", ".0f"), ("max_rhat", "max R-hat", ".3f"),
+                           ("divergences", "div", ".0f"),
                            ("min_ess_per_s", "min ESS/s", ".2f"), ("run_s", "time s", ".0f")):
         out[name] = table[col].map(num(fmt))
     for ch in channels(table):

@@ -55,6 +55,7 @@ def forest_plot(table: pd.DataFrame, path: Path) -> Path:
 def write_html(table: pd.DataFrame, path: Path, image: Path) -> Path:
     """A self-contained page: ranking criterion, table, notes and the embedded forest plot."""
     shown = compare.printable(table)
+    criterion = compare.criterion_text(table)
     img = base64.b64encode(image.read_bytes()).decode() if image.is_file() else ""
     notes = "".join(f"<li><code>{html.escape(r)}</code>: {html.escape(n)}</li>"
                     for r, n in zip(table["run"], table["note"]) if n)
@@ -64,9 +65,10 @@ def write_html(table: pd.DataFrame, path: Path, image: Path) -> Path:
 td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}} td:nth-child(3){{text-align:left}}</style>
 </head><body>
 <h1>Run comparison</h1>
-<p>{html.escape(compare.criterion_text(table))}. ELPD-LOO is PSIS-LOO over the saved pointwise
+<p>{html.escape(criterion[0].upper() + criterion[1:])}. ELPD-LOO is PSIS-LOO over the saved pointwise
 log-likelihood of the training periods, on the model's scaled KPI; MAPE on held-out periods is in
-the KPI's units. ROI: posterior median and 90 % interval.</p>
+the KPI's units. "bad Pareto k": observations for which PSIS-LOO is unreliable. ROI: posterior
+median and 90 % interval.</p>
 {shown.to_html(index=False, escape=True)}
 {f"<h2>Notes</h2><ul>{notes}</ul>" if notes else ""}
 <h2>ROI across runs</h2>
