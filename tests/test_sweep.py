@@ -16,8 +16,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 
+from mmm_geo.config import FitConfig, to_config
+from mmm_geo.data.load import load_dataset
 from mmm_geo.experiments import store
+from mmm_geo.validation import train_lengths
+from tests.conftest import shared_file
 
 REPO = Path(__file__).resolve().parents[1]
 # The tiny simulated panel (conf/experiment/tiny.yaml) with very short chains: plumbing, not science.
@@ -239,3 +244,13 @@ def test_a_typo_in_an_override_fails_at_once(tmp_path, args, words):
     assert "Traceback" not in res.stderr + res.stdout
     assert time.perf_counter() - start < 30
     assert not list(tmp_path.rglob("run.json")) and not list(tmp_path.rglob("trace.nc"))
+
+
+def test_meridian_cv_experiment_plans_three_quarterly_folds(tmp_path):
+    path = shared_file("meridian", "geo_media.csv")
+    res = mmm("fit", "experiment=meridian_cv", f"data.path={path}", "--cfg", "job", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    cfg = to_config(OmegaConf.create(res.stdout), FitConfig)
+    n_time = load_dataset(cfg.data).sizes["time"]
+    assert train_lengths(n_time, cfg.validation, 2 * cfg.model.adstock.max_lag) == [117, 130, 143]
+    assert cfg.validation.metric == "cv.mean_mape" and cfg.name == "meridian_cv"
