@@ -61,7 +61,8 @@ def test_compare_ranks_complete_runs_and_notes_broken_ones(exp, tmp_path, capsys
     assert row["elpd_loo_se"] == pytest.approx(float(loo["se"]), rel=1e-6)
 
     csv = pd.read_csv(out / "compare.csv")
-    assert len(csv) == 4 and {"elpd_loo", "max_rhat", "divergences", "min_ess_per_s", "run_s"} <= set(csv)
+    assert len(csv) == 4
+    assert {"elpd_loo", "max_rhat", "divergences", "min_ess_per_s", "run_s"} <= set(csv)
     page = (out / "compare.html").read_text()
     assert "Notes" in page and "incomplete" in page and "data:image/png;base64," in page
     assert (out / "roi_forest.png").stat().st_size > 0

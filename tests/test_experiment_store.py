@@ -30,7 +30,8 @@ def test_run_id_follows_the_data_file_bytes(tmp_path):
     data.write_text("a\n1\n")
     cfg = FitConfig(data=DataConfig(path="d.csv"))
     first = store.run_id(cfg, tmp_path)
-    assert store.run_id(FitConfig(data=DataConfig(path=str(data))), Path("/")) != first  # other path
+    other_path = FitConfig(data=DataConfig(path=str(data)))
+    assert store.run_id(other_path, Path("/")) != first
     data.write_text("a\n2\n")
     assert store.run_id(cfg, tmp_path) != first
 

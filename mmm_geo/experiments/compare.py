@@ -40,8 +40,9 @@ NOTES = {
 }
 
 
-NUMERIC = ("elpd_loo", "elpd_loo_se", "p_loo", "bad_k", "elpd_diff", "dse", "weight", "holdout_mape",
-           "cv_mape", "fit_mape", "objective", "max_rhat", "divergences", "min_ess_per_s", "run_s")
+NUMERIC = ("elpd_loo", "elpd_loo_se", "p_loo", "bad_k", "elpd_diff", "dse", "weight",
+           "holdout_mape", "cv_mape", "fit_mape", "objective", "max_rhat", "divergences",
+           "min_ess_per_s", "run_s")
 
 
 class Entry(NamedTuple):
@@ -75,9 +76,11 @@ def _data_key(path: Path, ll: xr.Dataset) -> str:
     obs = _open(path, "observed_data")["kpi"].transpose(dims.GEO, dims.TIME).values
     const = xr.open_dataset(path, group="constant_data", engine="h5netcdf")
     with const:
-        train = const["train"].values.astype(bool) if "train" in const else np.ones(obs.shape[1], bool)
+        train = (const["train"].values.astype(bool) if "train" in const
+                 else np.ones(obs.shape[1], bool))
     shape = tuple(ll[v].shape[2:] for v in ll.data_vars)
-    return hashlib.sha256(np.ascontiguousarray(obs[:, train]).tobytes() + repr(shape).encode()).hexdigest()
+    payload = np.ascontiguousarray(obs[:, train]).tobytes() + repr(shape).encode()
+    return hashlib.sha256(payload).hexdigest()
 
 
 def _roi_columns(posterior: xr.Dataset) -> dict:
@@ -109,8 +112,8 @@ def summarize(run_dir: Path) -> Entry:
     """Read one run folder into an :class:`Entry`; problems become its ``note``."""
     run_dir = Path(run_dir)
     rec = store.read_json(run_dir / store.RECORD) or {}
-    row = {"run": run_dir.name, "path": str(run_dir), "overrides": " ".join(rec.get("overrides", [])),
-           "status": store.status(run_dir), "note": ""}
+    row = {"run": run_dir.name, "path": str(run_dir), "status": store.status(run_dir), "note": "",
+           "overrides": " ".join(rec.get("overrides", []))}
     if row["status"] != "complete":
         row["note"] = NOTES[row["status"]]
         return Entry(row, None, None)
@@ -121,8 +124,9 @@ def summarize(run_dir: Path) -> Entry:
         row.update(_roi_columns(posterior))
         ll = _open(trace, "log_likelihood")
     except Exception as err:  # HDF5/netCDF raise many types on missing groups or corrupt files
-        row.update(status="corrupt", note=f"corrupt: cannot read {trace.name} ({type(err).__name__}: "
-                   f"{str(err)[:120]}); re-run this configuration with force=true")
+        row.update(status="corrupt", note=f"corrupt: cannot read {trace.name} "
+                   f"({type(err).__name__}: {str(err)[:120]}); re-run this configuration with "
+                   "force=true")
         return Entry(row, None, None)
     loo = _loo(ll, posterior)
     good_k = getattr(loo, "good_k", 0.7)
@@ -178,7 +182,8 @@ def rank(entries: Sequence[Entry], rank_by: str = "auto") -> pd.DataFrame:
 
 def channels(table: pd.DataFrame) -> List[str]:
     """Channel names that have ROI columns in ``table``."""
-    return [c[4:] for c in table.columns if c.startswith("roi_") and not c.endswith(("_p5", "_p95"))]
+    return [c[4:] for c in table.columns
+            if c.startswith("roi_") and not c.endswith(("_p5", "_p95"))]
 
 
 def printable(table: pd.DataFrame) -> pd.DataFrame:
@@ -188,10 +193,10 @@ def printable(table: pd.DataFrame) -> pd.DataFrame:
 
     out = pd.DataFrame({"rank": table["rank"].astype("string").fillna("-"), "run": table["run"],
                         "label": table["label"]})
-    out["ELPD-LOO (SE)"] = [
-        "" if pd.isna(e) else f"{e:.1f} ({s:.1f})" for e, s in zip(table["elpd_loo"], table["elpd_loo_se"])]
-    out["dELPD (dSE)"] = [
-        "" if pd.isna(d) else f"{d:.1f} ({s:.1f})" for d, s in zip(table["elpd_diff"], table["dse"])]
+    for name, value, se in (("ELPD-LOO (SE)", "elpd_loo", "elpd_loo_se"),
+                            ("dELPD (dSE)", "elpd_diff", "dse")):
+        out[name] = ["" if pd.isna(v) else f"{v:.1f} ({s:.1f})"
+                     for v, s in zip(table[value], table[se])]
     for col, name in (("holdout_mape", "holdout MAPE"), ("cv_mape", "CV MAPE")):
         if table[col].notna().any():
             out[name] = table[col].map(num(".2%"))
@@ -216,7 +221,8 @@ def compare_runs(paths: Sequence[Path], rank_by: str = "auto") -> pd.DataFrame:
 def criterion_text(table: pd.DataFrame) -> str:
     """One line saying how the runs were ranked."""
     return {
-        "loo": "ranked by ELPD-LOO (higher is better; dELPD and dSE against the best run, arviz.compare)",
+        "loo": "ranked by ELPD-LOO (higher is better; dELPD and dSE against the best run, "
+               "arviz.compare)",
         "holdout": "ranked by holdout MAPE (lower is better)",
         "cv": "ranked by mean rolling-origin CV MAPE (lower is better)",
         "objective": "ranked by the runs' objective (validation.metric, lower is better)",
@@ -226,6 +232,7 @@ def criterion_text(table: pd.DataFrame) -> str:
 def roi_intervals(table: pd.DataFrame) -> Dict[str, pd.DataFrame]:
     """Per channel: median and 90 % interval of ROI for each ranked run (for the forest plot)."""
     done = table[table["status"] == "complete"]
-    return {ch: pd.DataFrame({"rank": done["rank"], "label": done["label"], "median": done[f"roi_{ch}"],
-                              "p5": done[f"roi_{ch}_p5"], "p95": done[f"roi_{ch}_p95"]})
+    return {ch: pd.DataFrame({"rank": done["rank"], "label": done["label"],
+                              "median": done[f"roi_{ch}"], "p5": done[f"roi_{ch}_p5"],
+                              "p95": done[f"roi_{ch}_p95"]})
             for ch in channels(table)}

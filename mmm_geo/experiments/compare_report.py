@@ -32,7 +32,8 @@ def forest_plot(table: pd.DataFrame, path: Path) -> Path:
 
     per_channel = compare.roi_intervals(table)
     first = next(iter(per_channel.values()))
-    labels = [textwrap.fill(f"{r}. {lab}", 40) for r, lab in zip(first["rank"].astype(str), first["label"])]
+    labels = [textwrap.fill(f"{r}. {lab}", 40)
+              for r, lab in zip(first["rank"].astype(str), first["label"])]
     lines = sum(lab.count("\n") + 1 for lab in labels)
     width = 3.0 * len(per_channel) + 0.075 * max(len(x) for lab in labels for x in lab.split("\n"))
     fig, axes = plt.subplots(1, len(per_channel), sharey=True, squeeze=False,
@@ -62,17 +63,19 @@ def write_html(table: pd.DataFrame, path: Path, image: Path) -> Path:
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>mmm-geo compare</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;font-size:13px}}
-td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}} td:nth-child(3){{text-align:left}}</style>
+td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}
+td:nth-child(3){{text-align:left}}</style>
 </head><body>
 <h1>Run comparison</h1>
-<p>{html.escape(criterion[0].upper() + criterion[1:])}. ELPD-LOO is PSIS-LOO over the saved pointwise
-log-likelihood of the training periods, on the model's scaled KPI; MAPE on held-out periods is in
-the KPI's units. "bad Pareto k": observations for which PSIS-LOO is unreliable. ROI: posterior
-median and 90 % interval.</p>
+<p>{html.escape(criterion[0].upper() + criterion[1:])}. ELPD-LOO is PSIS-LOO over the saved
+pointwise log-likelihood of the training periods, on the model's scaled KPI; MAPE on held-out
+periods is in the KPI's units. "bad Pareto k": observations for which PSIS-LOO is unreliable.
+ROI: posterior median and 90 % interval.</p>
 {shown.to_html(index=False, escape=True)}
 {f"<h2>Notes</h2><ul>{notes}</ul>" if notes else ""}
 <h2>ROI across runs</h2>
-{f'<img alt="ROI forest plot" src="data:image/png;base64,{img}">' if img else "<p>No complete run.</p>"}
+{f'<img alt="ROI forest plot" src="data:image/png;base64,{img}">' if img else
+   "<p>No complete run.</p>"}
 </body></html>
 """
     path.write_text(page)

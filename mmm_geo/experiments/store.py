@@ -3,9 +3,9 @@
 A sweep writes one folder per distinct configuration::
 
     <experiment dir>/                  hydra.sweep.dir, by default experiments/<name>/
-      index.csv                        one line per run folder, rebuilt from the folders under a lock
-      <run_id>/                        run_id: hash of the resolved config (fields that do not change
-        run.json                         results left out) and of the data file's bytes
+      index.csv                        one line per run folder, rebuilt from them under a lock
+      <run_id>/                        run_id: hash of the resolved config (fields that do not
+        run.json                         change results left out) and of the data file's bytes
         fit.log                        the fit's stdout and stderr
         trace.nc config.yaml ...       the run folder of ``mmm_geo.run.fit``; metrics.json last
         .lock                          flock held while a job works in the folder
@@ -267,8 +267,8 @@ def check_experiment_dir(path: Path) -> Path:
     """An existing folder, or a RunError naming the path and the fix."""
     path = Path(path)
     if not path.exists():
-        raise RunError(f"{path}: no such folder\n  fix: give an experiment folder (experiments/<name>) "
-                       "or run folders")
+        raise RunError(f"{path}: no such folder\n  fix: give an experiment folder "
+                       "(experiments/<name>) or run folders")
     return path
 
 
