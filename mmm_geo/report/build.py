@@ -48,6 +48,10 @@ def contributions_section(a: Analysis, run, figs: Dict[str, bytes]) -> str:
     body = add(figs, "decomposition_national", fig,
                "Posterior mean contribution of each part per week, stacked; dots: observed KPI.")
     body += H.table(tables.summary_long(a.share, "share"), SHARE_SPEC, "table-decomposition")
+    body += ("<p class='muted'>Trend and seasonality are centred over the fitted weeks: they move "
+             "the KPI from week to week but add about nothing over the window. With a "
+             "multiplicative baseline they are the baseline times the trend and seasonal terms."
+             "</p>")
     return body
 
 

@@ -39,18 +39,21 @@ figcaption{font-size:.8rem;color:#555;max-width:900px}
 
 
 def fmt(value, kind: str = "num") -> str:
-    """Display text of a number. Kinds: ``ratio`` (2 decimals), ``pct`` (a share as %, 1 decimal),
+    """Display text of a number. Kinds: ``ratio`` (2 decimals), ``r3`` (3 decimals), ``pct`` (a
+    share as %, 1 decimal),
     ``prob`` (a probability as whole %), ``money``/``num`` (3 significant digits with k, m, bn),
     ``int``, ``text``."""
     if kind == "text":
         return str(value)
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    v = float(value)
+    v = float(value) + 0.0
+    if kind == "r3":
+        return f"{v:,.3f}"
     if kind == "ratio":
         return f"{v:,.2f}"
     if kind == "pct":
-        return f"{100 * v:.1f}%"
+        return f"{round(100 * v, 1) + 0.0:.1f}%"
     if kind == "prob":
         return f"{100 * v:.0f}%"
     if kind == "int":

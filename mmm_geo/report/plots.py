@@ -15,11 +15,13 @@ matplotlib.use("Agg")
 
 import arviz as az  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from mmm_geo import dims  # noqa: E402
+from mmm_geo.report.html import fmt  # noqa: E402
 
 COLORS = {"performs well": "#1a9850", "uncertain": "#7f7f7f", "performs poorly": "#d73027"}
 BAND = "#4c72b0"
@@ -32,6 +34,12 @@ def png(fig: plt.Figure) -> bytes:
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
     return buf.getvalue()
+
+
+def _units(*axes, which: str = "y") -> None:
+    """Tick labels in k / m / bn, as in the tables (no 1e8 offset)."""
+    for ax in axes:
+        getattr(ax, f"{which}axis").set_major_formatter(FuncFormatter(lambda v, _: fmt(v)))
 
 
 def _shade_holdout(ax, times: np.ndarray, train: np.ndarray) -> None:
@@ -80,7 +88,8 @@ def decomposition(comp: xr.DataArray, observed: xr.DataArray, train: np.ndarray,
     _shade_holdout(top, times, train)
     top.set_ylim(bottom=min(0.0, float(base.min())))
     top.set_ylabel("KPI")
-    top.legend(loc="upper left", fontsize=7, ncol=3)
+    top.legend(loc="lower left", fontsize=7, ncol=4, framealpha=0.9)
+    _units(top, bottom)
     top.set_title(title, fontsize=10)
     for name in other:
         if name != "baseline":
@@ -102,6 +111,7 @@ def fit_over_time(bands: xr.Dataset, prefix: str = "national_", title: str = "")
     ax.plot(times, bands[f"{prefix}observed"].values, "k.", ms=3, label="observed")
     _shade_holdout(ax, times, bands["train"].values)
     ax.set_ylabel("KPI")
+    _units(ax)
     ax.legend(fontsize=7, loc="upper left", ncol=4)
     ax.set_title(title, fontsize=10)
     fig.autofmt_xdate()
@@ -112,6 +122,7 @@ def ppc_density(idata: az.InferenceData, n: int = 50) -> plt.Figure:
     """ArviZ posterior predictive check: the density of observed KPI cells against replicates."""
     fig, ax = plt.subplots(figsize=(7, 3.2))
     az.plot_ppc(idata, var_names=["kpi"], num_pp_samples=n, random_seed=0, ax=ax)
+    _units(ax, which="x")
     ax.set_title("Posterior predictive check: KPI distribution over geo x week cells", fontsize=10)
     return fig
 
@@ -127,6 +138,7 @@ def holdout(times, observed, mean, lo, hi, naive, n_train: int) -> plt.Figure:
     ax.plot(t, naive, color="#d95f02", ls="--", lw=1.5, label="seasonal naive")
     ax.axvline(times[n_train], color="k", lw=0.8)
     ax.set_ylabel("KPI (all geos)")
+    _units(ax)
     ax.legend(fontsize=7, loc="upper left", ncol=2)
     ax.set_title("Held-out weeks: forecast vs the seasonal-naive baseline", fontsize=10)
     fig.autofmt_xdate()
@@ -200,6 +212,8 @@ def response_curve(curve: xr.Dataset, spend: np.ndarray, channel: str) -> plt.Fi
     ax.plot(spend[i], curve["median"].values[i], "o", color="#d95f02", label="current spend")
     ax.set_xlabel("spend over the window")
     ax.set_ylabel("revenue driven")
+    _units(ax)
+    _units(ax, which="x")
     ax.legend(fontsize=7)
     ax.set_title(f"{channel}: response curve", fontsize=10)
     return fig
@@ -243,6 +257,9 @@ def budget(allocation: pd.DataFrame, gain: np.ndarray) -> plt.Figure:
     left.bar(x + 0.2, allocation["recommended"], 0.4, label="recommended", color=BAND)
     left.set_xticks(x, allocation["channel"])
     left.set_ylabel("spend over the horizon")
+    _units(left)
+    _units(right, which="x")
+    right.xaxis.set_major_locator(MaxNLocator(5))
     left.legend(fontsize=7)
     right.hist(gain, bins=40, color=BAND, alpha=0.8)
     right.axvline(0, color="k", lw=1)

@@ -7,6 +7,8 @@ from typing import Dict
 import numpy as np
 
 from mmm_geo import dims
+from mmm_geo.analysis.accuracy import seasonal_naive
+from mmm_geo.analysis.checks import prior_posterior_table
 from mmm_geo.report import html as H
 from mmm_geo.report import plots, tables
 from mmm_geo.report.analyse import Analysis
@@ -20,9 +22,9 @@ RANKING_SPEC = [("channel", "channel", "text"), ("rank", "rank", "int"),
                 ("contribution_share_median", "share of revenue", "pct"),
                 ("cost_per_kpi_median", "cost per KPI", "ratio")]
 ACCURACY_SPEC = [("window", "window", "text"), ("forecast", "forecast", "text"),
-                 ("r2", "R²", "ratio"), ("mape", "MAPE", "pct"), ("nrmse", "NRMSE", "pct")]
+                 ("r2", "R²", "r3"), ("mape", "MAPE", "pct"), ("nrmse", "NRMSE", "pct")]
 CONV_SPEC = [("variable", "parameter", "text"), ("size", "elements", "int"),
-             ("r_hat_max", "max R-hat", "ratio"), ("ess_bulk_min", "min bulk ESS", "int"),
+             ("r_hat_max", "max R-hat", "r3"), ("ess_bulk_min", "min bulk ESS", "int"),
              ("ess_tail_min", "min tail ESS", "int")]
 SHIFT_SPEC = [("parameter", "parameter", "text"), ("size", "elements", "int"),
               ("shrinkage_mean", "mean shrinkage", "pct"), ("shrinkage_min", "min shrinkage", "pct"),
@@ -154,8 +156,8 @@ def trust_section(a: Analysis, run, figs: Dict[str, bytes], diag) -> str:
     hold = a.accuracy.get("holdout")
     if hold:
         b, n_train = a.holdout_bands, int(a.holdout_bands["train"].values.sum())
-        from mmm_geo.analysis.accuracy import seasonal_naive
-        naive = seasonal_naive(b["observed"].transpose(dims.GEO, dims.TIME).values, n_train).sum(0)
+        obs = b["observed"].transpose(dims.GEO, dims.TIME).values
+        naive = seasonal_naive(obs, n_train, int(round(run.config.model.period))).sum(0)
         acc += add(figs, "holdout", plots.holdout(
             b[dims.TIME].values, b["national_observed"].values, b["national_mean"].values,
             b["national_lo"].values, b["national_hi"].values, naive, n_train),
@@ -169,7 +171,6 @@ def trust_section(a: Analysis, run, figs: Dict[str, bytes], diag) -> str:
     if a.shift is None:
         shift = "<p class='note'>This trace has no prior group (fitted before prior draws were saved).</p>"
     else:
-        from mmm_geo.analysis.checks import prior_posterior_table
         names = [n for n in a.shift.data_vars if set(a.shift[n].dims) <= {"stat", dims.CHANNEL}
                  and not str(n).endswith("_decentered")]
         shift = H.table(prior_posterior_table(a.shift), SHIFT_SPEC, "table-prior-posterior")

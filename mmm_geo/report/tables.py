@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Dict
 
 import numpy as np
@@ -88,11 +89,9 @@ def prior_posterior(a: Analysis) -> pd.DataFrame:
 
 
 def _element_labels(da: xr.DataArray) -> list:
-    if not da.dims:
-        return [""]
-    idx = pd.MultiIndex.from_product([da[d].values for d in da.dims]) if len(da.dims) > 1 else \
-        [(v,) for v in da[da.dims[0]].values]
-    return [",".join(str(x) for x in t) for t in idx]
+    """"geo_00,tv"-style labels of a parameter's elements, in C order ("" for a scalar)."""
+    coords = [[str(v) for v in da[d].values] for d in da.dims]
+    return [",".join(t) for t in itertools.product(*coords)] if coords else [""]
 
 
 def budget(a: Analysis) -> pd.DataFrame:
