@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -111,3 +112,30 @@ def test_parallel_index_updates_lose_no_run(tmp_path):
     assert all(p.wait(120) == 0 for p in procs)
     index = pd.read_csv(exp / store.INDEX)
     assert len(index) == 20 and set(index["status"]) == {"incomplete"}
+
+
+def test_the_fit_child_gets_the_experiment_compilation_cache(tmp_path, monkeypatch):
+    seen = {}
+
+    class FakePopen:
+        pid = 4242
+        returncode = 0
+
+        def __init__(self, args, **kw):
+            seen.update(args=args, env=kw["env"], cwd=kw["cwd"])
+
+        def communicate(self, text):
+            seen["stdin"] = text
+
+    monkeypatch.setattr(job.subprocess, "Popen", FakePopen)
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    run = tmp_path / "exp" / "abc"
+    run.mkdir(parents=True)
+    assert job.fit_in_child("seed: 0\n", run, tmp_path) == 0
+    assert seen["env"]["JAX_COMPILATION_CACHE_DIR"] == str(tmp_path / "exp" / store.JAX_CACHE)
+    assert seen["args"][1:] == ["-m", "mmm_geo.experiments.job", str(run), str(os.getpid())]
+    assert seen["stdin"] == "seed: 0\n" and seen["cwd"] == tmp_path
+    assert store.read_json(run / store.RECORD)["fit_pid"] == 4242
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", "/elsewhere")
+    job.fit_in_child("seed: 0\n", run, tmp_path)
+    assert seen["env"]["JAX_COMPILATION_CACHE_DIR"] == "/elsewhere"
