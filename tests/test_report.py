@@ -310,3 +310,15 @@ def test_bad_runs_give_clear_errors(report_run, tmp_path):
     (real / "truth.json").unlink()
     with pytest.raises(RunError, match="no truth.json"):
         write_report(ReportConfig(run=str(real), recovery_run=str(real)))
+
+
+def test_recovery_check_for_real_data_simulates_the_same_shape(report_run):
+    from mmm_geo.report.recovery import same_shape
+
+    run = load_run(report_run)
+    cfg = same_shape(run, ReportConfig(recovery_chains=2, recovery_warmup=50, recovery_draws=40))
+    sim = cfg.simulation
+    assert (sim.geos, sim.weeks, sim.channels, sim.controls) == (3, 40, 2, 1)
+    assert cfg.model == run.config.model and cfg.data.path is None
+    assert (cfg.inference.chains, cfg.inference.warmup, cfg.inference.draws) == (2, 50, 40)
+    assert cfg.validation.holdout == 0

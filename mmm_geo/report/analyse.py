@@ -43,6 +43,7 @@ class Analysis(NamedTuple):
     recovery: Optional[pd.DataFrame]
     geo_recovery: Optional[dict]
     recovery_label: str
+    recovery_fit: Optional[dict]   # metrics.json of a separate recovery fit (None: this run)
     optimizer: Optional[dict]
 
 
@@ -126,6 +127,8 @@ def analyse(run, cfg: ReportConfig, recovery: Optional[Source]) -> Analysis:
         recovery=rec,
         geo_recovery=geo_rec,
         recovery_label=recovery.label if recovery else "",
+        recovery_fit=(recovery.run.metrics if recovery is not None and recovery.run is not run
+                      else None),
         optimizer=read_optimizer(run.path / cfg.optimize),
     )
 

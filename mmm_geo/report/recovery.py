@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import NamedTuple, Optional
 
 from mmm_geo import dims
-from mmm_geo.config import FitConfig, SimulationConfig
+from mmm_geo.config import FitConfig, SimulationConfig, config_hash
 from mmm_geo.data.simulate import CHANNEL_NAMES, CONTROL_NAMES
 from mmm_geo.errors import ConfigError, RunError
 from mmm_geo.report.config import ReportConfig
@@ -63,8 +63,12 @@ def source(run, cfg: ReportConfig, out_dir: Path) -> Optional[Source]:
     if cfg.simulate_recovery:
         path = out_dir / "recovery_run"
         fit_cfg = same_shape(run, cfg)
-        print(f"fitting a simulated panel of the same shape for the recovery check into {path}")
-        fit(fit_cfg, path)
+        done = path / "metrics.json"
+        if done.is_file() and json.loads(done.read_text()).get("config_hash") == config_hash(fit_cfg):
+            print(f"reusing the recovery fit in {path} (same simulated panel and settings)")
+        else:
+            print(f"fitting a simulated panel of the same shape for the recovery check into {path}")
+            fit(fit_cfg, path)
         s = fit_cfg.simulation
         label = (f"a simulated panel of the same shape ({s.geos} geos x {s.weeks} weeks x "
                  f"{s.channels} channels), fitted with this run's model "

@@ -20,7 +20,7 @@ RANKING_SPEC = [("channel", "channel", "text"), ("rank", "rank", "int"),
                 ("mroi_lo", "mROI low", "ratio"), ("mroi_hi", "mROI high", "ratio"),
                 ("contribution_median", "revenue driven", "money"),
                 ("contribution_share_median", "share of revenue", "pct"),
-                ("cost_per_kpi_median", "cost per KPI", "ratio")]
+                ("cost_per_kpi_median", "cost per KPI", "money")]
 ACCURACY_SPEC = [("window", "window", "text"), ("forecast", "forecast", "text"),
                  ("r2", "R²", "r3"), ("mape", "MAPE", "pct"), ("nrmse", "NRMSE", "pct")]
 CONV_SPEC = [("variable", "parameter", "text"), ("size", "elements", "int"),
@@ -136,9 +136,16 @@ def _recovery_line(a: Analysis) -> str:
                 "<code>simulate_recovery=true</code> (simulates and fits a panel of the same "
                 "shape) or <code>recovery_run=&lt;simulated run&gt;</code>.")
     roi = a.recovery[a.recovery["metric"] == "roi"]
-    return (f"Recovery of known truth on {H.esc(a.recovery_label)}: {int(roi['covered'].sum())} of "
+    text = (f"Recovery of known truth on {H.esc(a.recovery_label)}: {int(roi['covered'].sum())} of "
             f"{len(roi)} true channel ROIs inside their intervals; "
             f"{H.fmt(a.geo_recovery['coverage'], 'pct')} of geo x channel ROIs covered.")
+    if a.recovery_fit is not None:
+        conv = a.recovery_fit["convergence"]
+        text += (f" That fit: max R-hat {conv['max_rhat']:.3f}, {conv['divergences']} divergences"
+                 + ("." if a.recovery_fit.get("converged") else
+                    " — <span class='poor'>not converged</span>: indicative only; give it more "
+                    "draws (recovery_warmup, recovery_draws)."))
+    return text
 
 
 def trust_section(a: Analysis, run, figs: Dict[str, bytes], diag) -> str:
