@@ -135,6 +135,21 @@ def _hydra_error(err: Exception, command: str) -> str:
             f"(`mmm-geo {command} --cfg job` prints the composed config, --help lists the groups)")
 
 
+def group_overrides(args: list) -> list:
+    """``model.saturation=logistic`` (dotted, as a value override reads) -> ``model/saturation=
+    logistic`` (the config group choice) when every value, sweeps like ``hill,logistic`` included,
+    names an option in ``conf/model/saturation/``; other arguments pass through unchanged."""
+    out = []
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        group = Path(CONF_DIR, *key.split("."))
+        if sep and "." in key and not key.startswith(("+", "~", "hydra.")) and group.is_dir() and \
+                all((group / f"{v}.yaml").is_file() for v in value.split(",")):
+            arg = f"{key.replace('.', '/')}={value}"
+        out.append(arg)
+    return out
+
+
 def main() -> None:
     """Dispatch ``mmm-geo <command>`` to its Hydra app (``compare`` takes plain arguments).
 
@@ -151,7 +166,7 @@ def main() -> None:
 
         _guard(lambda: compare_main(sys.argv[2:]))
         return
-    sys.argv = [f"mmm-geo {name}"] + sys.argv[2:]
+    sys.argv = [f"mmm-geo {name}"] + group_overrides(sys.argv[2:])
     register_configs()
     register_report_config()
     app = hydra.main(version_base="1.3", config_path=CONF_DIR, config_name=name)(COMMANDS[name])

@@ -44,3 +44,17 @@ def test_typo_in_an_override_fails_before_compute(tmp_path):
 def test_unknown_command_prints_usage():
     res = subprocess.run([sys.executable, "-m", "mmm_geo.cli", "frobnicate"], capture_output=True, text=True)
     assert res.returncode == 2 and "usage" in res.stderr
+
+
+def test_saturation_is_a_config_group_with_the_dotted_syntax():
+    """``model.saturation=hill,logistic`` (the issue's sweep syntax) picks options of the
+    ``model/saturation`` group; other dotted keys are left as value overrides."""
+    from mmm_geo.cli import group_overrides
+
+    assert group_overrides(["model.saturation=hill,logistic", "model.adstock.max_lag=4,8",
+                            "model.saturation.kind=hill", "model.saturation=tanh"]) == [
+        "model/saturation=hill,logistic", "model.adstock.max_lag=4,8",
+        "model.saturation.kind=hill", "model.saturation=tanh"]
+    proc = _cli("fit", "model.saturation=logistic", "--cfg", "job", cwd=Path(__file__).parent)
+    assert proc.returncode == 0, proc.stderr
+    assert "kind: logistic" in proc.stdout and "lam:" in proc.stdout
