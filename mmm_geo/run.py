@@ -35,7 +35,7 @@ from mmm_geo.inference import diagnostics
 from mmm_geo.inference.mcmc import run_nuts
 from mmm_geo.inference.trace import atomic_write, build_trace, load_trace, save_trace
 from mmm_geo.model.hierarchical import check_config, time_bases
-from mmm_geo.validation import objective, train_lengths
+from mmm_geo.validation import check_trend_knots, objective, train_lengths
 
 COMPLETE = "metrics.json"
 
@@ -102,6 +102,7 @@ def fit(cfg: FitConfig, out_dir: Path, resolved_config: Optional[str] = None) ->
     start = time.perf_counter()
     ds, truth = load_data(cfg)
     lengths = train_lengths(ds.sizes[dims.TIME], cfg.validation, 2 * cfg.model.adstock.max_lag)
+    check_trend_knots(cfg.model.trend_knots, lengths[0])
     key = jax.random.key(cfg.seed)
     h = cfg.validation.holdout
     folds = [fold_row(k, n, fit_window(cfg, ds.isel({dims.TIME: slice(0, n + h)}), n,

@@ -42,6 +42,15 @@ def train_lengths(n_time: int, cfg: ValidationConfig, min_train: int) -> List[in
     return [n_time - (folds - i) * h for i in range(folds)]
 
 
+def check_trend_knots(knots: int, n_train: int) -> None:
+    """A piecewise-linear trend has at most one knot per fitted period after the first."""
+    if knots > n_train - 1:
+        raise ConfigError(
+            f"model.trend_knots={knots} needs at least {knots + 1} training periods, but the "
+            f"shortest training window has {n_train}\n  fix: set model.trend_knots to at most "
+            f"{n_train - 1} (e.g. model.trend_knots={n_train - 1} for one knot per week)")
+
+
 def objective(metrics: dict, metric: str) -> float:
     """The ``metrics.json`` value named by the dotted path ``metric`` (``auto``: see config)."""
     if metric == "auto":

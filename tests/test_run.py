@@ -104,3 +104,16 @@ def test_holdout_that_leaves_too_little_training_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="validation.holdout=20 with 2 fold"):
         fit(cfg, tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_more_trend_knots_than_training_weeks_is_a_config_error(tmp_path):
+    """Meridian's one-knot-per-week experiment with a holdout: a clear message before any fit."""
+    from mmm_geo.config import ValidationConfig
+    from mmm_geo.errors import ConfigError
+
+    base = quick_fit_config()
+    cfg = dataclasses.replace(base, validation=ValidationConfig(holdout=8),
+                              model=dataclasses.replace(base.model, trend_knots=39))
+    with pytest.raises(ConfigError, match=r"(?s)model.trend_knots=39 .* at most 31"):
+        fit(cfg, tmp_path / "x")
+    assert not (tmp_path / "x").exists()
