@@ -83,13 +83,20 @@ def fit_window(cfg: FitConfig, ds: xr.Dataset, n_train: int, key: jax.Array, att
     return Fitted(idata, scaling, result.sample_s, result.chain_method)
 
 
-def fold_row(fold: int, n_train: int, fitted: Fitted, period: float) -> dict:
+def fold_row(fold: int, n_train: int, conv: dict, holdout: dict, sample_s: float) -> dict:
     """One rolling-origin fold's line in ``metrics.json["cv"]``: forecast accuracy and health."""
-    conv = diagnostics.convergence(fitted.idata)
-    hold = fit_metrics(fitted.idata, period)["holdout"]
+    hold = dict(holdout)
     return {"fold": fold, "train_periods": n_train, "test_periods": hold.pop("periods"), **hold,
-            "max_rhat": conv["max_rhat"], "divergences": conv["divergences"],
-            "sample_s": fitted.sample_s}
+            "max_rhat": conv["max_rhat"], "divergences": conv["divergences"], "sample_s": sample_s}
+
+
+def cv_fold(cfg: FitConfig, ds: xr.Dataset, n_train: int, key: jax.Array, fold: int) -> dict:
+    """Fit an earlier rolling-origin fold on ``ds``'s first ``n_train`` periods and score its
+    forecast of the next ``validation.holdout``; the fold's trace is not kept."""
+    window = ds.isel({dims.TIME: slice(0, n_train + cfg.validation.holdout)})
+    fitted = fit_window(cfg, window, n_train, jax.random.fold_in(key, fold), {})
+    return fold_row(fold, n_train, diagnostics.convergence(fitted.idata),
+                    fit_metrics(fitted.idata, cfg.model.period)["holdout"], fitted.sample_s)
 
 
 def fit(cfg: FitConfig, out_dir: Path, resolved_config: Optional[str] = None) -> dict:
@@ -104,10 +111,7 @@ def fit(cfg: FitConfig, out_dir: Path, resolved_config: Optional[str] = None) ->
     lengths = train_lengths(ds.sizes[dims.TIME], cfg.validation, 2 * cfg.model.adstock.max_lag)
     check_trend_knots(cfg.model.trend_knots, lengths[0])
     key = jax.random.key(cfg.seed)
-    h = cfg.validation.holdout
-    folds = [fold_row(k, n, fit_window(cfg, ds.isel({dims.TIME: slice(0, n + h)}), n,
-                                       jax.random.fold_in(key, k), {}), cfg.model.period)
-             for k, n in enumerate(lengths[:-1], start=1)]
+    folds = [cv_fold(cfg, ds, n, key, k) for k, n in enumerate(lengths[:-1], start=1)]
     attrs = {"name": cfg.name, "config_hash": config_hash(cfg), "source": ds.attrs["source"],
              "kpi_is_revenue": str(ds.attrs["kpi_is_revenue"])}
     fitted = fit_window(cfg, ds, lengths[-1], jax.random.fold_in(key, len(lengths)), attrs)
@@ -144,7 +148,7 @@ def fit(cfg: FitConfig, out_dir: Path, resolved_config: Optional[str] = None) ->
         "min_ess_per_s": conv["min_ess_bulk"] / fitted.sample_s,
     }
     if folds:
-        folds.append(fold_row(len(lengths), lengths[-1], fitted, cfg.model.period))
+        folds.append(fold_row(len(lengths), lengths[-1], conv, metrics["holdout"], fitted.sample_s))
         metrics["cv"] = {"folds": folds,
                          **{f"mean_{m}": float(np.mean([f[m] for f in folds]))
                             for m in ("mape", "nrmse", "naive_mape", "naive_nrmse")}}
