@@ -46,6 +46,8 @@ class DataConfig:
     """Where the data is and which column plays which role.
 
     ``path`` None means the embedded default dataset (a deterministic simulated panel).
+    ``lift_tests``: an optional table of lift-test results that calibrates the media effects
+    (columns and meaning in ``mmm_geo.data.lift``).
     """
 
     path: Optional[str] = None
@@ -57,6 +59,7 @@ class DataConfig:
     channels: Dict[str, ChannelColumns] = field(default_factory=dict)
     controls: List[str] = field(default_factory=list)
     date_format: Optional[str] = None
+    lift_tests: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,16 @@ class InferenceConfig:
 
 @dataclass(frozen=True)
 class SimulationConfig:
-    """A synthetic multi-geo panel with known parameters (see ``mmm_geo.data.simulate``)."""
+    """A synthetic multi-geo panel with known parameters (see ``mmm_geo.data.simulate``).
+
+    ``dark_min`` .. ``dark_max``: the share of weeks each channel is paused nationally, rising
+    from the first channel to the last. With ``dark_min=0`` the first channel (tv) is always on:
+    its response is then only seen between its lowest and highest weeks, and its ROI (the
+    response from zero) is an extrapolation the data barely constrain; lift tests calibrate it.
+    ``lift_tests`` > 0 adds that many geo experiments, one channel after another: the recorded
+    spend of ``lift_geos`` random geos over ``lift_weeks`` weeks against none, measured until its
+    carryover has ended, with a standard error of ``lift_se`` times the true lift.
+    """
 
     geos: int = 10
     weeks: int = 104
@@ -155,6 +167,12 @@ class SimulationConfig:
     media_geo_sd: float = 0.25
     max_lag: int = 8
     saturation: str = "hill"
+    dark_min: float = 0.1
+    dark_max: float = 0.25
+    lift_tests: int = 0
+    lift_se: float = 0.1
+    lift_weeks: int = 8
+    lift_geos: int = 3
 
 
 @dataclass(frozen=True)

@@ -22,13 +22,15 @@ import xarray as xr
 
 from mmm_geo import dims
 from mmm_geo.analysis.accuracy import fit_metrics
+from mmm_geo.analysis.lift import lift_agreement
 from mmm_geo.analysis.roi import channel_metrics, interval_table
 from omegaconf import OmegaConf
 
 from mmm_geo.config import FitConfig, config_hash, to_config
-from mmm_geo.data.load import load_dataset, to_dataset
+from mmm_geo.data.lift import with_lift_tests
+from mmm_geo.data.load import add_lift_tests, load_dataset, to_dataset
 from mmm_geo.data.scaling import Scaling, fit_scaling, model_data
-from mmm_geo.data.simulate import data_config, simulate
+from mmm_geo.data.simulate import data_config, lift_table, simulate
 from mmm_geo.data.validate import check_spend, check_window
 from mmm_geo.errors import RunError
 from mmm_geo.inference import diagnostics
@@ -52,11 +54,15 @@ class Run(NamedTuple):
 
 
 def load_data(cfg: FitConfig) -> Tuple[xr.Dataset, Optional[dict]]:
-    """The configured dataset, or the embedded simulated panel (with its truth) when no path."""
-    if cfg.data.path is None:
-        frame, truth = simulate(cfg.simulation)
-        return to_dataset(frame, data_config(cfg.simulation), "embedded default dataset"), truth
-    return load_dataset(cfg.data), None
+    """The configured dataset (with its lift tests), or the embedded simulated panel (with its
+    truth, and its simulated lift tests unless ``data.lift_tests`` names a file) when no path."""
+    if cfg.data.path is not None:
+        return add_lift_tests(load_dataset(cfg.data), cfg.data), None
+    frame, truth = simulate(cfg.simulation)
+    ds = to_dataset(frame, data_config(cfg.simulation), "embedded default dataset")
+    if cfg.simulation.lift_tests and not cfg.data.lift_tests:
+        return with_lift_tests(ds, lift_table(truth), "embedded lift tests"), truth
+    return add_lift_tests(ds, cfg.data), truth
 
 
 class Fitted(NamedTuple):
@@ -123,6 +129,7 @@ def fit(cfg: FitConfig, out_dir: Path, resolved_config: Optional[str] = None) ->
     summary = interval_table(metrics_ds)
     if truth:
         summary = add_truth(summary, truth)
+    lift = lift_agreement(idata.posterior, ds, scaling, cfg.model, idata.constant_data["train"].values)
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -136,6 +143,8 @@ def fit(cfg: FitConfig, out_dir: Path, resolved_config: Optional[str] = None) ->
     atomic_write(out_dir / "summary.csv", lambda p: summary.to_csv(p, index=False))
     if truth:
         atomic_write(out_dir / "truth.json", lambda p: p.write_text(json.dumps(truth, indent=1)))
+    if lift is not None:
+        atomic_write(out_dir / "lift_tests.csv", lambda p: lift.to_csv(p, index=False))
     metrics = {
         "complete": True,
         "config_hash": attrs["config_hash"],
@@ -147,6 +156,9 @@ def fit(cfg: FitConfig, out_dir: Path, resolved_config: Optional[str] = None) ->
                  "chain_method": fitted.chain_method, "device": str(jax.devices()[0].platform)},
         "min_ess_per_s": conv["min_ess_bulk"] / fitted.sample_s,
     }
+    if lift is not None:
+        metrics["lift_tests"] = {"tests": len(lift), "used_in_fit": int(lift["used_in_fit"].sum()),
+                                 "agree": int(lift["agrees"].sum())}
     if folds:
         folds.append(fold_row(len(lengths), lengths[-1], conv, metrics["holdout"], fitted.sample_s))
         metrics["cv"] = {"folds": folds,
@@ -155,7 +167,7 @@ def fit(cfg: FitConfig, out_dir: Path, resolved_config: Optional[str] = None) ->
     metrics["objective"] = objective(metrics, cfg.validation.metric)
     atomic_write(out_dir / COMPLETE, lambda p: p.write_text(json.dumps(metrics, indent=2)))
     diagnostics.report(table, conv, issues)
-    print_summary(summary, metrics)
+    print_summary(summary, metrics, lift)
     return metrics
 
 
@@ -166,7 +178,7 @@ def add_truth(summary: pd.DataFrame, truth: dict) -> pd.DataFrame:
     return out.assign(covered=(out["p5"] <= out["true"]) & (out["true"] <= out["p95"]))
 
 
-def print_summary(summary: pd.DataFrame, metrics: dict) -> None:
+def print_summary(summary: pd.DataFrame, metrics: dict, lift: Optional[pd.DataFrame] = None) -> None:
     """Human-readable summary of the fit."""
     fmt = {"roi": "ROI", "mroi": "marginal ROI", "contribution": "contribution"}
     print("\nPer channel, posterior median and 90% interval:")
@@ -183,6 +195,11 @@ def print_summary(summary: pd.DataFrame, metrics: dict) -> None:
         print(f"fold {fold['fold']}: trained on {fold['train_periods']} periods, forecast "
               f"{fold['test_periods']}: MAPE {fold['mape']:.2%} (seasonal naive "
               f"{fold['naive_mape']:.2%}), max R-hat {fold['max_rhat']:.3f}")
+    if lift is not None:
+        print("\nLift tests (KPI units): measured vs the model's posterior median and 90% interval")
+        cols = ["test", "channel", "start", "end", "measured", "se", "model_median", "model_lo",
+                "model_hi", "used_in_fit", "agrees"]
+        print(lift[cols].to_string(index=False, float_format=lambda x: f"{x:,.0f}"))
     if "holdout" in metrics:
         h = metrics["holdout"]
         print(f"holdout ({h['periods']} periods): R^2 {h['r2']:.3f}, MAPE {h['mape']:.2%}, NRMSE "

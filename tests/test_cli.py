@@ -15,7 +15,8 @@ def _cli(*args, cwd):
 
 def test_simulate_then_fit_from_the_written_config(tmp_path):
     sim = _cli("simulate", "simulation.geos=3", "simulation.weeks=40", "simulation.channels=2",
-               "simulation.controls=1", "simulation.max_lag=4", "out=sim", cwd=tmp_path)
+               "simulation.controls=1", "simulation.max_lag=4", "simulation.lift_tests=2", "out=sim",
+               cwd=tmp_path)
     assert sim.returncode == 0, sim.stderr
     frame = pd.read_csv(tmp_path / "sim" / "data.csv")
     assert len(frame) == 3 * 40 and {"tv_spend", "search_impressions", "price_index"} <= set(frame.columns)
@@ -32,6 +33,9 @@ def test_simulate_then_fit_from_the_written_config(tmp_path):
     summary = pd.read_csv(out / "summary.csv")
     assert set(summary["channel"]) == {"tv", "search"}
     assert Path(out / "trace.nc").stat().st_size > 0
+    lift = pd.read_csv(out / "lift_tests.csv")            # the written lift tests were read and used
+    assert list(lift["channel"]) == ["tv", "search"] and lift["used_in_fit"].all()
+    assert metrics["lift_tests"]["tests"] == 2 and "Lift tests" in fit.stdout
 
 
 def test_typo_in_an_override_fails_before_compute(tmp_path):

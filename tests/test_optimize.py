@@ -491,10 +491,6 @@ def test_optimizer_with_true_parameters_finds_the_true_optimum(seed):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="measured: captures 57 %, 96 %, 88 % of the true uplift on seeds "
-                   "0, 2, 4 (needs >= 90 % on all). The optimizer itself captures 99.99999 % when "
-                   "given the true parameters (test above); the gap is the fit's error on weakly "
-                   "identified channels (seed 0: tv ROI). Issue 3 stays open.")
 def test_recommendation_captures_true_uplift(tmp_path):
     """On simulated panels, the recommended mix (evaluated under the TRUE response) captures >= 90 %
     of what the true optimal mix gains over the historical mix, at the same budget and horizon.

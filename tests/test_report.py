@@ -34,7 +34,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 HOLDOUT = 8
 SECTIONS = ["summary", "summary-good", "summary-poor", "summary-budget", "summary-trust", "trust",
-            "convergence", "accuracy", "ppc", "prior-posterior", "recovery", "contributions",
+            "convergence", "accuracy", "ppc", "prior-posterior", "recovery", "lift", "contributions",
             "budget", "channels", "channel-tv", "channel-search", "geos", "geo-geo_00",
             "geo-geo_01", "geo-geo_02", "about"]
 CHECK_JS = """<script>

@@ -20,16 +20,17 @@ import xarray as xr
 from mmm_geo import dims
 from mmm_geo.config import DataConfig
 from mmm_geo.data import validate as v
+from mmm_geo.data.lift import with_lift_tests
 from mmm_geo.errors import DataError
 
 NATIONAL = "national"
 
 
-def read_table(path: str) -> pd.DataFrame:
-    """Read CSV or Parquet; a clear error when the file is missing or unreadable."""
+def read_table(path: str, key: str = "data.path") -> pd.DataFrame:
+    """Read CSV or Parquet; a clear error (naming config ``key``) when it is missing or unreadable."""
     p = Path(path)
     if not p.is_file():
-        raise DataError(f"{path}: file not found\n  fix: set data.path to an existing CSV or Parquet file")
+        raise DataError(f"{path}: file not found\n  fix: set {key} to an existing CSV or Parquet file")
     try:
         if p.suffix.lower() in (".parquet", ".pq"):
             return pd.read_parquet(p)
@@ -43,6 +44,14 @@ def load_dataset(cfg: DataConfig) -> xr.Dataset:
     if cfg.path is None:
         raise DataError("data.path is not set\n  fix: give data.path=<file>, or use data=default")
     return to_dataset(read_table(cfg.path), cfg, source=str(cfg.path))
+
+
+def add_lift_tests(ds: xr.Dataset, cfg: DataConfig) -> xr.Dataset:
+    """``ds`` with the lift tests of ``data.lift_tests`` (see ``mmm_geo.data.lift``), if any."""
+    if not cfg.lift_tests:
+        return ds
+    return with_lift_tests(ds, read_table(cfg.lift_tests, "data.lift_tests"), str(cfg.lift_tests),
+                           cfg.date_format)
 
 
 def _required(cfg: DataConfig) -> list[tuple[str, str]]:

@@ -18,6 +18,8 @@ from typing import NamedTuple, Optional, Tuple
 import numpy as np
 import xarray as xr
 
+from mmm_geo.data.lift import LiftData, lift_data
+
 
 class ModelData(NamedTuple):
     """Arrays the model is a function of (a pytree; float32 unless x64 is on).
@@ -29,6 +31,7 @@ class ModelData(NamedTuple):
         trend: trend basis, (time, knot); see ``mmm_geo.model.hierarchical.trend_basis``.
         season: Fourier basis, (time, 2 * order).
         train: True for the periods the likelihood sees, (time,); the rest are held out.
+        lift: lift tests measured in the training periods (``mmm_geo.data.lift``), or None.
     """
 
     y: np.ndarray
@@ -37,6 +40,7 @@ class ModelData(NamedTuple):
     trend: np.ndarray
     season: np.ndarray
     train: np.ndarray
+    lift: Optional[LiftData] = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ def model_data(ds: xr.Dataset, s: Scaling, dtype=np.float32, bases: Tuple[np.nda
 
     ``bases`` is (trend, season) from ``mmm_geo.model.hierarchical.time_bases`` (empty: no trend or
     seasonality terms, enough for media-only analysis); ``n_train`` the periods the likelihood
-    sees (None: all).
+    sees (None: all); lift tests measured in later periods are left out.
     """
     pop = ds["population"].values[:, None]
     n_time = ds.sizes["time"]
@@ -88,8 +92,10 @@ def model_data(ds: xr.Dataset, s: Scaling, dtype=np.float32, bases: Tuple[np.nda
     media = ds["exposure"].values / pop[..., None] / np.asarray(s.media_scale)
     controls = (ds["controls"].values - np.asarray(s.control_mean)) / np.asarray(s.control_std)
     trend, season = bases or (np.zeros((n_time, 0)), np.zeros((n_time, 0)))
-    train = np.arange(n_time) < (n_time if n_train is None else n_train)
-    return ModelData(*(a.astype(dtype) for a in (y, media, controls, trend, season)), train)
+    n_train = n_time if n_train is None else n_train
+    train = np.arange(n_time) < n_train
+    lift = lift_data(ds, lambda spend: exposure_scaled(spend, ds, s), s.kpi_scale, n_train, dtype)
+    return ModelData(*(a.astype(dtype) for a in (y, media, controls, trend, season)), train, lift)
 
 
 def kpi_units(scaled: np.ndarray, ds: xr.Dataset, s: Scaling) -> np.ndarray:

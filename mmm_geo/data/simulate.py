@@ -57,7 +57,7 @@ def _spend(rng: np.random.Generator, cfg: SimulationConfig, pop: np.ndarray) -> 
     phase = rng.uniform(0, 2 * np.pi, size=c)
     national = 1 + 0.4 * np.sin(2 * np.pi * weeks[:, None] / 52.18 + phase)
     national = national * rng.lognormal(0, 0.35, size=(t, c))
-    dark = rng.uniform(size=(t, c)) < np.linspace(0.0, 0.25, c)  # some channels pause some weeks
+    dark = rng.uniform(size=(t, c)) < np.linspace(cfg.dark_min, cfg.dark_max, c)  # paused weeks
     national = np.where(dark, 0.0, national)
     geo_factor = rng.lognormal(0, 0.4, size=(g, 1, c))
     noise = rng.lognormal(0, 0.3, size=(g, t, c))
@@ -121,6 +121,8 @@ def simulate(cfg: SimulationConfig = SimulationConfig()) -> Tuple[pd.DataFrame, 
     for j, name in enumerate(controls):
         frame[name] = z[..., j].ravel()
     truth = _truth(x, spend, pop, params, cfg, geos, channels)
+    if cfg.lift_tests:
+        truth["lift_tests"] = _lift_tests(x, pop, params, cfg, geos, channels, frame["week"][:t])
     truth["params"] = {key: np.asarray(val).tolist() for key, val in params.items()}
     truth["params"].update(base=base.tolist(), gamma=gamma.tolist(), noise_sd=cfg.noise * float(base.mean()))
     return pd.DataFrame(frame), truth
@@ -143,12 +145,43 @@ def _truth(x, spend, pop, params, cfg, geos, channels) -> dict:
     }
 
 
+def _lift_tests(x, pop, params, cfg: SimulationConfig, geos, channels, weeks) -> list:
+    """Geo experiments: channel ``i % channels`` on in ``lift_geos`` random geos for ``lift_weeks``
+    weeks against off, measured until its carryover has ended (``max_lag - 1`` more weeks); the
+    true lift over those cells, measured with noise ``lift_se`` x truth."""
+    rng = np.random.default_rng([cfg.seed, 1])        # its own stream: the panel is unchanged
+    resp = _response(x, params, cfg.max_lag, cfg.saturation)
+    cool, rows = cfg.max_lag - 1, []
+    while len(rows) < cfg.lift_tests:
+        j = len(rows) % len(channels)
+        geo = rng.choice(len(geos), cfg.lift_geos, replace=False)[:, None]
+        spent = rng.integers(0, x.shape[1] - cfg.lift_weeks - cool + 1) + np.arange(cfg.lift_weeks)
+        if not x[geo, spent[None, :], j].any():
+            continue
+        off = x.copy()
+        off[geo, spent[None, :], j] = 0.0
+        diff = (resp - _response(off, params, cfg.max_lag, cfg.saturation))[..., j] * pop[:, None]
+        true = float(diff[geo, np.arange(spent[0], spent[-1] + cool + 1)[None, :]].sum())
+        se = cfg.lift_se * abs(true)
+        rows.append({"channel": channels[j], "geo": "|".join(geos[g] for g in sorted(geo[:, 0])),
+                     "start": str(pd.Timestamp(weeks[spent[0]]).date()),
+                     "end": str(pd.Timestamp(weeks[spent[-1]]).date()), "cooldown": cool,
+                     "lift": true + rng.normal(0, se), "lift_se": se, "spend": "all", "true_lift": true})
+    return rows
+
+
+def lift_table(truth: dict) -> pd.DataFrame:
+    """The simulated lift tests as the table a user would supply (without the truth)."""
+    return pd.DataFrame(truth["lift_tests"]).drop(columns="true_lift")
+
+
 def data_config(cfg: SimulationConfig, path: str | None = None) -> DataConfig:
     """The DataConfig that reads a simulated table (from ``path``, or in memory when None)."""
     chans = {name: ChannelColumns(spend=f"{name}_spend", exposure=f"{name}_impressions")
              for name in CHANNEL_NAMES[: cfg.channels]}
+    lift = str(Path(path).with_name("lift_tests.csv")) if path and cfg.lift_tests else None
     return DataConfig(path=path, time="week", geo="geo", kpi="revenue", population="population",
-                      channels=chans, controls=CONTROL_NAMES[: cfg.controls])
+                      channels=chans, controls=CONTROL_NAMES[: cfg.controls], lift_tests=lift)
 
 
 def write_simulation(cfg: SimulationConfig, out: Path) -> list:
@@ -161,7 +194,11 @@ def write_simulation(cfg: SimulationConfig, out: Path) -> list:
     data_path = out / "data.csv"
     frame.to_csv(data_path, index=False)
     (out / "truth.json").write_text(json.dumps(truth, indent=1))
+    written = [data_path, out / "truth.json", out / "data" / "simulated.yaml"]
+    if cfg.lift_tests:
+        lift_table(truth).to_csv(out / "lift_tests.csv", index=False)
+        written.append(out / "lift_tests.csv")
     dcfg = asdict(data_config(cfg, str(data_path.resolve())))
     lines = [f"# simulated panel: {json.dumps(asdict(cfg))}", json.dumps(dcfg, indent=2)]
     (out / "data" / "simulated.yaml").write_text("\n".join(lines) + "\n")
-    return [data_path, out / "truth.json", out / "data" / "simulated.yaml"]
+    return written

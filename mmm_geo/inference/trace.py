@@ -98,7 +98,7 @@ def build_trace(fit: FitResult, ds: xr.Dataset, scaling: Scaling, data: ModelDat
         sample_stats=stats,
         posterior_predictive={"kpi": kpi_units(yrep, ds, scaling)},
         log_likelihood={"kpi": loglik},
-        prior={k: v for k, v in prior.items() if k != "y"},
+        prior={k: v for k, v in prior.items() if k not in ("y", "lift")},
         prior_predictive={"kpi": kpi_units(prior["y"], ds, scaling)},
         observed_data={"kpi": ds["kpi"].values},
         constant_data={**{name: ds[name].values for name in ds.data_vars if name != "kpi"},

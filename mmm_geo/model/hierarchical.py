@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Dict, Optional
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -98,6 +99,22 @@ def media_response(params: Params, media: jnp.ndarray, cfg: ModelConfig) -> jnp.
     sat_args = [params[name] for name in SATURATION_PARAMS[cfg.saturation.kind]]
     sat = SATURATIONS[cfg.saturation.kind](ad, *sat_args)
     return jnp.exp(params["media_log_effect_geo"])[:, None, :] * sat
+
+
+def lift_effect(params: Params, media: jnp.ndarray, lift, cfg: ModelConfig) -> jnp.ndarray:
+    """The model's lift of each lift test (``mmm_geo.data.lift.LiftData``), (lift_test,), scaled:
+    the response of the test's channel to the recorded media minus that with the test undone,
+    population-weighted over the test's cells."""
+    names = ("adstock_alpha", "media_log_effect_geo", *SATURATION_PARAMS[cfg.saturation.kind])
+
+    def one(channel, delta, weight):
+        sub = {name: jnp.take(params[name], channel[None], axis=-1) for name in names}
+        x = jnp.take(media, channel[None], axis=-1)
+        undone = jnp.maximum(x - delta[..., None], 0.0)
+        diff = media_response(sub, x, cfg) - media_response(sub, undone, cfg)
+        return (diff[..., 0] * weight).sum()
+
+    return jax.vmap(one)(lift.channel, lift.delta, lift.weight)
 
 
 def components(params: Params, data: ModelData, cfg: ModelConfig,
@@ -212,10 +229,14 @@ def _model(data: ModelData, cfg: ModelConfig, y: Optional[jnp.ndarray]) -> None:
             numpyro.plate(dims.TIME, data.y.shape[1], dim=-1), \
             numpyro.handlers.mask(mask=jnp.asarray(data.train)[None, :]):
         numpyro.sample("y", LIKELIHOODS[cfg.likelihood](mu, sigma, p["nu"]), obs=y)
+    if data.lift is not None:   # calibration: each lift test is a measurement of the media effect
+        with numpyro.plate(dims.LIFT_TEST, data.lift.y.shape[0], dim=-1):
+            numpyro.sample("lift", dist.Normal(lift_effect(p, data.media, data.lift, cfg), data.lift.se),
+                           obs=None if y is None else data.lift.y)
 
 
 def model(data: ModelData, cfg: ModelConfig, y: Optional[jnp.ndarray] = None) -> None:
-    """The NumPyro model. ``y=None`` draws from the prior predictive.
+    """The NumPyro model. ``y=None`` draws from the prior predictive (lift tests too).
 
     Sites named in ``cfg.noncentered`` are sampled non-centred (``LocScaleReparam``).
     """

@@ -13,6 +13,7 @@ import xarray as xr
 from mmm_geo import dims
 from mmm_geo.analysis import accuracy, checks, contributions, curves
 from mmm_geo.analysis.draws import SAMPLE, summarize, thin
+from mmm_geo.analysis.lift import lift_agreement
 from mmm_geo.analysis.performance import rank_channels
 from mmm_geo.analysis.roi import channel_metrics
 from mmm_geo.errors import ConfigError
@@ -45,6 +46,7 @@ class Analysis(NamedTuple):
     recovery_label: str
     recovery_fit: Optional[dict]   # metrics.json of a separate recovery fit (None: this run)
     optimizer: Optional[dict]
+    lift: Optional[pd.DataFrame]   # lift_agreement (None: the data have no lift tests)
 
 
 def read_optimizer(folder: Path) -> Optional[dict]:
@@ -130,6 +132,7 @@ def analyse(run, cfg: ReportConfig, recovery: Optional[Source]) -> Analysis:
         recovery_fit=(recovery.run.metrics if recovery is not None and recovery.run is not run
                       else None),
         optimizer=read_optimizer(run.path / cfg.optimize),
+        lift=lift_agreement(post, run.ds, run.scaling, model, accuracy.train_mask(run.idata), cfg.prob),
     )
 
 

@@ -32,6 +32,11 @@ SHIFT_SPEC = [("parameter", "parameter", "text"), ("size", "elements", "int"),
 RECOVERY_SPEC = [("metric", "metric", "text"), ("channel", "channel", "text"),
                  ("true", "true", "money"), ("median", "estimate", "money"), ("lo", "low", "money"),
                  ("hi", "high", "money"), ("covered", "inside interval", "text")]
+LIFT_SPEC = [("test", "test", "int"), ("channel", "channel", "text"), ("geo", "geos", "text"),
+             ("start", "from", "text"), ("end", "to", "text"), ("measured", "measured lift", "num"),
+             ("se", "its SE", "num"), ("model_median", "model", "num"), ("model_lo", "low", "num"),
+             ("model_hi", "high", "num"), ("used_in_fit", "used in fit", "text"),
+             ("agrees", "agrees", "text")]
 CSS_CLASS = {"performs well": "good", "performs poorly": "poor", "uncertain": "uncertain"}
 
 
@@ -193,6 +198,17 @@ def trust_section(a: Analysis, run, figs: Dict[str, bytes], diag) -> str:
                + add(figs, "recovery", plots.recovery(a.recovery),
                      "Estimated against true ROI; the dashed line is perfect recovery.", 480))
     parts.append(H.section("recovery", "Recovery of known truth", rec, 3))
+    if a.lift is None:
+        lift = ("<p class='note'>No lift tests were given. Experiments (geo holdouts, conversion "
+                "lift studies) calibrate the media effects the observational data leave open, "
+                "above all for always-on channels: set <code>data.lift_tests</code>.</p>")
+    else:
+        lift = ("<p>Each lift test's measured lift (KPI units) against the model's posterior lift "
+                "for the same geos, weeks and spend. A test agrees when the measurement lies in the "
+                "central 90% of the model's lift plus the test's own noise. Tests not used in the "
+                "fit (measured in held-out weeks) are an out-of-sample check.</p>"
+                + H.table(a.lift, LIFT_SPEC, "table-lift"))
+    parts.append(H.section("lift", "Agreement with lift tests", lift, 3))
     return "".join(parts)
 
 
