@@ -29,7 +29,7 @@ the data into the trace and back.
 
 from __future__ import annotations
 
-from typing import List, NamedTuple
+from typing import Callable, List, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -161,8 +161,8 @@ def with_lift_tests(ds: xr.Dataset, df: pd.DataFrame, source: str, date_format=N
                      lift_window=(gt, (geo_mask[:, :, None] & measured[:, None, :]).astype(float)))
 
 
-def lift_data(ds: xr.Dataset, exposure: np.ndarray, kpi_scale: float, n_train: int,
-              dtype=np.float32):
+def lift_data(ds: xr.Dataset, exposure: Callable[[np.ndarray], np.ndarray], kpi_scale: float,
+              n_train: int, dtype=np.float32):
     """:class:`LiftData` of the tests measured within the first ``n_train`` periods, or None.
 
     ``exposure(spend)`` maps spend (..., geo, time, channel) to the model's scaled exposure.
@@ -178,7 +178,7 @@ def lift_data(ds: xr.Dataset, exposure: np.ndarray, kpi_scale: float, n_train: i
     one_hot = np.eye(n_channel)[chan][:, None, None, :]                      # (test, 1, 1, channel)
     delta = (exposure(ds["lift_spend"].values[keep][..., None] * one_hot) * one_hot).sum(-1)
     pop_cells = window * ds["population"].values[None, :, None]
-    norm = kpi_scale * pop_cells.sum((1, 2))
+    norm = lift_kpi_units(ds, kpi_scale)[keep]
     return LiftData(chan.astype(np.int32), delta.astype(dtype),
                     (pop_cells / pop_cells.sum((1, 2), keepdims=True)).astype(dtype),
                     (ds["lift_measured"].values[keep] / norm).astype(dtype),
