@@ -64,36 +64,62 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class AdstockConfig:
-    """Carryover: ``kind`` from ``ADSTOCKS``; weights over ``max_lag`` periods (lag 0 included)."""
+    """Carryover: ``kind`` from ``mmm_geo.model.forms.ADSTOCKS``; lag weights over ``max_lag``
+    periods (lag 0 included), summing to 1 if ``normalize``. ``priors``: priors of the form's own
+    parameters (geometric: alpha; delayed: alpha, peak; weibull_cdf / weibull_pdf: shape, scale;
+    binomial: alpha); a parameter left out keeps the form's default prior."""
 
     kind: str = "geometric"
     max_lag: int = 8
     normalize: bool = True
-    alpha: Prior = field(default_factory=lambda: Prior("beta", 2.0, 3.0))
+    priors: Dict[str, Prior] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class SaturationConfig:
-    """Diminishing returns: ``kind`` from ``SATURATIONS`` (hill, logistic).
-
-    Exposure is scaled so that 1.0 is the channel's typical (mean non-zero) level per capita.
-    ``half_saturation`` is the Hill K on that scale; ``slope`` the Hill exponent;
-    ``lam`` the logistic steepness.
-    """
+    """Diminishing returns: ``kind`` from ``mmm_geo.model.forms.SATURATIONS`` (hill,
+    michaelis_menten, logistic, tanh). Exposure is scaled so that 1.0 is the channel's typical
+    (mean non-zero) level per capita. ``priors``: the form's own parameters (hill: half_saturation,
+    slope; michaelis_menten and tanh: half_saturation; logistic: lam); ``{dist: fixed, a: v}``
+    fixes one at ``v``."""
 
     kind: str = "hill"
-    half_saturation: Prior = field(default_factory=lambda: Prior("lognormal", 0.0, 0.7))
-    slope: Prior = field(default_factory=lambda: Prior("fixed", 1.0, 0.0))
-    lam: Prior = field(default_factory=lambda: Prior("lognormal", 0.0, 1.0))
+    priors: Dict[str, Prior] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MediaPriorConfig:
+    """What the prior on each channel's size is stated in (see ``mmm_geo.model.media``).
+
+    ``kind``: roi (revenue per unit of spend over the training window), mroi (the same at the
+    margin: revenue of 1 % more spend / that 1 %), share (the channel's share of the KPI over the
+    training window) or effect (the weekly effect at typical exposure as a share of the mean KPI).
+    ``prior`` None: the kind's default (``mmm_geo.model.media.MEDIA_PRIORS``).
+    """
+
+    kind: str = "roi"
+    prior: Optional[Prior] = None
+
+
+@dataclass
+class ChannelModel:
+    """Per-channel overrides of the media model (``model.channels.<name>``): another adstock or
+    saturation ``kind`` (with that form's default priors unless given), and ``priors`` for the
+    channel's form parameters or its media prior (key: the media prior's kind, e.g. ``roi``), e.g.
+    from a previous study. Not frozen, for the reason given at :class:`ChannelColumns`."""
+
+    adstock: Optional[str] = None
+    saturation: Optional[str] = None
+    priors: Dict[str, Prior] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class PriorsConfig:
     """Priors of the non-media parts, on the scaled KPI (per-capita KPI / its overall mean = 1).
 
-    ``media_effect``: the weekly effect of a channel at its typical exposure, as a share of the mean
-    KPI (lognormal(log 0.05, 1): median 5 %, 90 % of mass between 1 % and 26 %).
-    ``media_geo_sd``: spread of log effects across geos (0.3 = geos differ by about ±30 %).
+    ``media_geo_sd``: spread of log media effects across geos (0.3 = geos differ by about ±30 %).
+    ``sigma``: noise scale (normal, student_t: scaled KPI units; lognormal: of log KPI);
+    ``nu``: Student-t degrees of freedom; ``concentration``: negative-binomial concentration.
     """
 
     baseline_mean: Prior = field(default_factory=lambda: Prior("normal", 1.0, 0.5))
@@ -102,18 +128,28 @@ class PriorsConfig:
     seasonality: Prior = field(default_factory=lambda: Prior("normal", 0.0, 0.2))
     control: Prior = field(default_factory=lambda: Prior("normal", 0.0, 0.2))
     control_geo_sd: Prior = field(default_factory=lambda: Prior("halfnormal", 0.1, 0.0))
-    media_effect: Prior = field(default_factory=lambda: Prior("lognormal", -3.0, 1.0))
     media_geo_sd: Prior = field(default_factory=lambda: Prior("halfnormal", 0.3, 0.0))
     sigma: Prior = field(default_factory=lambda: Prior("halfnormal", 0.3, 0.0))
     nu: Prior = field(default_factory=lambda: Prior("gamma", 2.0, 0.1))
+    concentration: Prior = field(default_factory=lambda: Prior("gamma", 2.0, 0.02))
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The hierarchical model: structure switches plus priors."""
+    """The hierarchical model: structure switches plus priors.
+
+    ``order``: adstock_first (saturate the carried-over exposure) or saturation_first (carry over
+    the saturated response). ``likelihood``: normal, student_t, lognormal (multiplicative noise)
+    or, for count KPIs, poisson and negbinomial; every one has mean equal to the model mean, so
+    contributions and ROI keep their meaning. ``channel_names`` is filled in from the data (it maps
+    ``channels`` overrides to positions); leave it empty.
+    """
 
     adstock: AdstockConfig = field(default_factory=AdstockConfig)
     saturation: SaturationConfig = field(default_factory=SaturationConfig)
+    media_prior: MediaPriorConfig = field(default_factory=MediaPriorConfig)
+    channels: Dict[str, ChannelModel] = field(default_factory=dict)
+    order: str = "adstock_first"
     priors: PriorsConfig = field(default_factory=PriorsConfig)
     baseline: str = "multiplicative"
     trend_knots: int = 4
@@ -122,7 +158,8 @@ class ModelConfig:
     controls_per_geo: bool = False
     sigma_per_geo: bool = False
     likelihood: str = "normal"
-    noncentered: List[str] = field(default_factory=lambda: ["media_log_effect_geo", "control_geo"])
+    noncentered: List[str] = field(default_factory=lambda: ["control_geo"])
+    channel_names: List[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -155,6 +192,14 @@ class SimulationConfig:
     ``lift_tests`` > 0 adds that many geo experiments, one channel after another: the recorded
     spend of ``lift_geos`` random geos over ``lift_weeks`` weeks against none, measured until its
     carryover has ended, with a standard error of ``lift_se`` times the true lift.
+
+    ``family``: default (geometric adstock and the ``saturation`` curve for every channel, similar
+    channel sizes: the model's own assumptions) or wide (every channel's forms and parameters
+    drawn from a wider family, see ``mmm_geo.data.sim_wide``: adstock from ``adstocks``,
+    saturation from ``saturations``, Hill slopes 0.7-2.5, channel sizes spanning ``spend_ratio``,
+    weak, always-on, seasonally flighted and long-carryover channels each with probability
+    ``class_share``; ``saturation`` is then unused; use ``max_lag=13`` for the long lags). The
+    default panel is the same whatever the wide-family fields say.
     """
 
     geos: int = 10
@@ -173,6 +218,11 @@ class SimulationConfig:
     lift_se: float = 0.1
     lift_weeks: int = 8
     lift_geos: int = 3
+    family: str = "default"
+    adstocks: List[str] = field(default_factory=lambda: ["geometric", "delayed", "weibull"])
+    saturations: List[str] = field(default_factory=lambda: ["hill", "exponential", "hill_offset"])
+    spend_ratio: float = 30.0
+    class_share: float = 0.4
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import NamedTuple, Optional, Tuple
 
@@ -36,7 +36,7 @@ from mmm_geo.errors import RunError
 from mmm_geo.inference import diagnostics
 from mmm_geo.inference.mcmc import run_nuts
 from mmm_geo.inference.trace import atomic_write, build_trace, load_trace, save_trace
-from mmm_geo.model.hierarchical import check_config, time_bases
+from mmm_geo.model.hierarchical import check_config, check_count_kpi, time_bases
 from mmm_geo.validation import check_trend_knots, objective, train_lengths
 
 COMPLETE = "metrics.json"
@@ -93,7 +93,8 @@ def fold_row(fold: int, n_train: int, conv: dict, holdout: dict, sample_s: float
     """One rolling-origin fold's line in ``metrics.json["cv"]``: forecast accuracy and health."""
     hold = dict(holdout)
     return {"fold": fold, "train_periods": n_train, "test_periods": hold.pop("periods"), **hold,
-            "max_rhat": conv["max_rhat"], "divergences": conv["divergences"], "sample_s": sample_s}
+            "max_rhat": conv["max_rhat"], "chains": conv["chains"], "divergences": conv["divergences"],
+            "sample_s": sample_s}
 
 
 def cv_fold(cfg: FitConfig, ds: xr.Dataset, n_train: int, key: jax.Array, fold: int) -> dict:
@@ -114,12 +115,13 @@ def fit(cfg: FitConfig, out_dir: Path, resolved_config: Optional[str] = None) ->
     check_config(cfg.model)
     start = time.perf_counter()
     ds, truth = load_data(cfg)
+    attrs = {"name": cfg.name, "config_hash": config_hash(cfg), "source": ds.attrs["source"],
+             "kpi_is_revenue": str(ds.attrs["kpi_is_revenue"])}
+    cfg = with_channels(cfg, ds)
     lengths = train_lengths(ds.sizes[dims.TIME], cfg.validation, 2 * cfg.model.adstock.max_lag)
     check_trend_knots(cfg.model.trend_knots, lengths[0])
     key = jax.random.key(cfg.seed)
     folds = [cv_fold(cfg, ds, n, key, k) for k, n in enumerate(lengths[:-1], start=1)]
-    attrs = {"name": cfg.name, "config_hash": config_hash(cfg), "source": ds.attrs["source"],
-             "kpi_is_revenue": str(ds.attrs["kpi_is_revenue"])}
     fitted = fit_window(cfg, ds, lengths[-1], jax.random.fold_in(key, len(lengths)), attrs)
     idata, scaling = fitted.idata, fitted.scaling
     table = diagnostics.diagnostics_table(idata)
@@ -171,6 +173,14 @@ def fit(cfg: FitConfig, out_dir: Path, resolved_config: Optional[str] = None) ->
     return metrics
 
 
+def with_channels(cfg: FitConfig, ds: xr.Dataset) -> FitConfig:
+    """``cfg`` with the model's ``channel_names`` from the data (checks per-channel overrides)."""
+    model = replace(cfg.model, channel_names=[str(c) for c in ds.coords[dims.CHANNEL].values])
+    check_config(model)
+    check_count_kpi(model, ds)
+    return replace(cfg, model=model)
+
+
 def add_truth(summary: pd.DataFrame, truth: dict) -> pd.DataFrame:
     """Add the true value and whether the 90 % interval covers it (simulated data only)."""
     true = [truth["national"][ch][m] for m, ch in zip(summary["metric"], summary["channel"])]
@@ -189,12 +199,14 @@ def print_summary(summary: pd.DataFrame, metrics: dict, lift: Optional[pd.DataFr
             cols = [c for c in cols if c != "p_gt_1"]
         print(block[cols].to_string(index=False, float_format=lambda x: f"{x:,.3f}"))
     f, t = metrics["fit"], metrics["time"]
+    chains = metrics["convergence"]["chains"]
+    how = "1 chain" if chains == 1 else f"{chains} {t['chain_method']} chains"
     print(f"\nin-sample R^2 {f['r2']:.3f}, MAPE {f['mape']:.2%}; sampling {t['sample_s']:.1f} s on "
-          f"{t['device']} ({t['chain_method']} chains); min ESS/s {metrics['min_ess_per_s']:.2f}")
+          f"{t['device']} ({how}); min ESS/s {metrics['min_ess_per_s']:.2f}")
     for fold in metrics.get("cv", {}).get("folds", []):
         print(f"fold {fold['fold']}: trained on {fold['train_periods']} periods, forecast "
               f"{fold['test_periods']}: MAPE {fold['mape']:.2%} (seasonal naive "
-              f"{fold['naive_mape']:.2%}), max R-hat {fold['max_rhat']:.3f}")
+              f"{fold['naive_mape']:.2%}), {diagnostics.rhat_text(fold)}")
     if lift is not None:
         print("\nLift tests (KPI units): measured vs the model's posterior median and 90% interval")
         cols = ["test", "channel", "start", "end", "measured", "se", "model_median", "model_lo",
@@ -219,5 +231,5 @@ def load_run(path: Path) -> Run:
     ds.attrs["source"] = idata.posterior.attrs.get("source", str(path))
     ds.attrs["kpi_is_revenue"] = int(idata.posterior.attrs.get("kpi_is_revenue", "1"))
     metrics = json.loads((path / COMPLETE).read_text())
-    cfg = to_config(OmegaConf.load(path / "config.yaml"))
+    cfg = with_channels(to_config(OmegaConf.load(path / "config.yaml")), ds)
     return Run(path, idata, ds, Scaling.from_json(path / "scaling.json"), cfg, metrics)

@@ -23,7 +23,8 @@ from mmm_geo.data.load import to_dataset
 from mmm_geo.data.scaling import fit_scaling, model_data
 from mmm_geo.data.simulate import data_config, lift_table, simulate
 from mmm_geo.errors import DataError
-from mmm_geo.model.hierarchical import lift_effect, model, params_from_samples
+from mmm_geo.model import media as mm
+from mmm_geo.model.hierarchical import model, params_from_samples
 
 ALWAYS_ON = SimulationConfig(dark_min=0.0, lift_tests=4)   # tv never paused; one test per channel
 
@@ -36,7 +37,8 @@ def panel(sim):
 def truth_params(truth, kpi_scale):
     """The simulator's parameters in the model's parameterisation (Hill normalised at 1)."""
     p = {k: np.asarray(v, float) for k, v in truth["params"].items()}
-    return {"adstock_alpha": p["alpha"], "half_saturation": p["half_saturation"], "slope": p["slope"],
+    return {"adstock_alpha": p["alpha"], "saturation_half_saturation": p["half_saturation"],
+            "saturation_slope": p["slope"],
             "media_log_effect_geo": np.log(p["beta_geo"] / (kpi_scale * (1 + p["half_saturation"])))}
 
 
@@ -48,9 +50,9 @@ def test_model_lift_with_true_parameters_is_the_simulators_true_lift(seed):
     scaling = fit_scaling(ds)
     data = model_data(ds, scaling, np.float64)
     with jax.enable_x64(True):
-        got = np.asarray(lift_effect(jax.tree.map(jnp.asarray, truth_params(truth, scaling.kpi_scale)),
-                                     jnp.asarray(data.media), jax.tree.map(jnp.asarray, data.lift),
-                                     ModelConfig()))
+        got = np.asarray(mm.lift(mm.spec(ModelConfig(), data.media.shape[-1]),
+                                 jax.tree.map(jnp.asarray, truth_params(truth, scaling.kpi_scale)),
+                                 jnp.asarray(data.media), jax.tree.map(jnp.asarray, data.lift)))
     true = [row["true_lift"] for row in truth["lift_tests"]]
     np.testing.assert_allclose(got * lift_kpi_units(ds, scaling.kpi_scale), true, rtol=1e-9)
 
@@ -148,7 +150,7 @@ def test_lift_likelihood_is_a_normal_term_on_the_model_lift(tiny_dataset):
     with_lift, _ = log_density(model, (data, cfg), {"y": data.y}, latent)
     without, _ = log_density(model, (data._replace(lift=None), cfg), {"y": data.y}, latent)
     params = params_from_samples({k: v[None] for k, v in latent.items()}, cfg, 2, 3)
-    pred = lift_effect({k: v[0] for k, v in params.items()}, data.media, data.lift, cfg)
+    pred = mm.lift(mm.spec(cfg, 2), {k: v[0] for k, v in params.items()}, data.media, data.lift)
     expected = norm.logpdf(np.asarray(data.lift.y), np.asarray(pred), np.asarray(data.lift.se)).sum()
     assert float(with_lift - without) == pytest.approx(expected, rel=1e-4, abs=1e-4)
 

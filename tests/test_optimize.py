@@ -19,13 +19,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmm_geo.config import (AdstockConfig, InferenceConfig, ModelConfig, OptimizeConfig,
+from mmm_geo.config import (AdstockConfig, InferenceConfig, ModelConfig, OptimizeConfig, SaturationConfig,
                             OptimizerConfig, SimulationConfig)
+from mmm_geo.coverage import true_optimum, true_value
 from mmm_geo.data.load import to_dataset
 from mmm_geo.data.scaling import fit_scaling, model_data
-from mmm_geo.data.simulate import _response, data_config, simulate
+from mmm_geo.data.simulate import data_config, simulate
 from mmm_geo.errors import ConfigError
-from mmm_geo.model.hierarchical import media_response
+from mmm_geo.model import media as mm
+from mmm_geo.model.forms import ADSTOCKS, SATURATIONS
+from mmm_geo.optimize import response
 from mmm_geo.optimize.objective import Spec, as_args, objective
 from mmm_geo.optimize.plan import feasible, optimize, plan_run, target_budget
 from mmm_geo.optimize.problem import build_problem, cells, current_mix, to_decision
@@ -35,6 +38,7 @@ from mmm_geo.optimize.solver import Feasible, Settings, project, project_box_sum
 
 SIM3 = SimulationConfig(geos=3, weeks=40, channels=3, controls=1, seed=5, max_lag=4)
 MODEL3 = ModelConfig(adstock=AdstockConfig(max_lag=4))
+MEDIA3 = mm.spec(MODEL3, 3)
 SETTINGS = Settings(tol=1e-4, max_iter=4000)
 
 
@@ -60,8 +64,9 @@ def draws(n_draws: int, n_geo: int, log_effect, log_sd, half_sat, alpha=0.4, see
     eff = eff + 0.1 * rng.standard_normal((n_draws, n_geo, n_ch))
     decay = np.full((n_draws, n_ch), alpha) + 0.05 * rng.uniform(size=(n_draws, n_ch))
     return {"adstock_alpha": decay,
-            "half_saturation": np.broadcast_to(np.asarray(half_sat, float), (n_draws, n_ch)).copy(),
-            "slope": np.ones((n_draws, n_ch)),
+            "saturation_half_saturation": np.broadcast_to(np.asarray(half_sat, float),
+                                                          (n_draws, n_ch)).copy(),
+            "saturation_slope": np.ones((n_draws, n_ch)),
             "media_log_effect_geo": eff}
 
 
@@ -136,7 +141,7 @@ def test_response_equals_model_media_response(data3, window):
     rng = np.random.default_rng(1)
     plan = current_mix(problem) * rng.uniform(0.2, 3.0, problem.reference.shape)
     got = np.asarray(values(jnp.asarray(plan, jnp.float32), terms,
-                            jnp.asarray(problem.weights, jnp.float32), "hill"))
+                            jnp.asarray(problem.weights, jnp.float32), MEDIA3))
     g, h, c = problem.unit_exposure.shape
     seq = np.concatenate([problem.pre, plan[:, None, :] * problem.unit_exposure,
                           np.zeros((g, problem.tail, c))], 1)
@@ -144,10 +149,35 @@ def test_response_equals_model_media_response(data3, window):
     n_pre = problem.pre.shape[1]
     for d in range(0, 40, 13):
         p = {k: jnp.asarray(v[d], jnp.float32) for k, v in params.items()}
-        diff = (media_response(p, jnp.asarray(seq, jnp.float32), MODEL3)
-                - media_response(p, jnp.asarray(seq0, jnp.float32), MODEL3))[:, n_pre:]
+        diff = (mm.response(MEDIA3, p, jnp.asarray(seq, jnp.float32))
+                - mm.response(MEDIA3, p, jnp.asarray(seq0, jnp.float32)))[:, n_pre:]
         want = float((np.asarray(diff) * problem.weights[:, :, None]).sum())
         assert got[d] == pytest.approx(want, rel=2e-4)
+
+
+@pytest.mark.parametrize("adstock", sorted(ADSTOCKS))
+@pytest.mark.parametrize("saturation", sorted(SATURATIONS))
+def test_fast_path_equals_general_response_for_every_form(data3, adstock, saturation):
+    """Contract: the optimizer's fast path (carry + plan through the saturation) equals the media
+    component's general response of the spliced spend sequence, for every adstock x saturation."""
+    model = ModelConfig(adstock=AdstockConfig(kind=adstock, max_lag=4),
+                        saturation=SaturationConfig(kind=saturation))
+    sp = mm.spec(model, 3)
+    rng = np.random.default_rng(2)
+    params = {s.name: rng.uniform(0.3, 0.8, (5, 3)) + (1.0 if s.param in ("peak", "scale") else 0.0)
+              for s in sp.sites}
+    params["media_log_effect_geo"] = rng.normal(-3, 0.2, (5, 3, 3))
+    problem, terms = setup(data3, OptimizeConfig(horizon_weeks=6), params, model)
+    plan = jnp.asarray(current_mix(problem) * rng.uniform(0.2, 3.0, problem.reference.shape), jnp.float32)
+    weights = jnp.asarray(problem.weights, jnp.float32)
+    assert response.fast(sp)
+    for d in range(5):
+        t = jax.tree.map(lambda x: x[d], terms)
+        general = response._general_gross(t, plan, weights, sp) - response._general_gross(
+            t, jnp.zeros_like(plan), weights, sp)
+        assert float(response.draw_value(plan, t, weights, sp)) == pytest.approx(float(general), rel=2e-4)
+    late = mm.spec(replace(model, order="saturation_first"), 3)
+    assert not response.fast(late)
 
 
 def test_window_current_mix_reproduces_history(data3):
@@ -199,7 +229,7 @@ def test_solution_matches_brute_force_grid(data3, objective_name, decision, boun
     cfg = OptimizeConfig(horizon_weeks=6, bounds=bounds, optimizer=OptimizerConfig(
         objective=objective_name, decision=decision, risk_lambda=1.0, alpha=0.2))
     problem, terms = setup(data, cfg, params)
-    spec = Spec(decision, "hill", objective_name, 1.0, 0.2)
+    spec = Spec(decision, MEDIA3, objective_name, 1.0, 0.2)
     result = optimize(problem, terms, spec, SETTINGS)
     args = as_args(terms, problem.weights, problem.geo_share, problem.budget)
     n = len(problem.lo)
@@ -215,13 +245,13 @@ def test_solution_matches_brute_force_grid(data3, objective_name, decision, boun
 
 def test_optimum_equalises_marginal_returns(data3):
     problem, terms = setup(data3, OptimizeConfig(horizon_weeks=6), default_params())
-    free = optimize(problem, terms, Spec("channel", "hill"), SETTINGS)
+    free = optimize(problem, terms, Spec("channel", MEDIA3), SETTINGS)
     m = free.mroi.mean(0)
     assert free.status["kkt_ok"] and np.ptp(m) / m.mean() < 0.01   # all channels agree
     cap = 0.5 * free.plans["recommended"].sum(0)[0]
     cfg = OptimizeConfig(horizon_weeks=6, bounds={"tv": [None, cap]}, bounds_relative=False)
     problem, terms = setup(data3, cfg, default_params())
-    result = optimize(problem, terms, Spec("channel", "hill"), SETTINGS)
+    result = optimize(problem, terms, Spec("channel", MEDIA3), SETTINGS)
     st = result.status
     assert st["kkt_ok"] and st["kkt_gap"] < 0.01 and st["free"] == 2
     rec = result.plans["recommended"].sum(0)
@@ -241,7 +271,7 @@ def test_risk_aversion_moves_budget_off_the_uncertain_channel(data3):
     problem, terms = setup(data3, cfg, params)
 
     def share(**kw):
-        spec = Spec("channel", "hill", **kw)
+        spec = Spec("channel", MEDIA3, **kw)
         rec = optimize(problem, terms, spec, SETTINGS).plans["recommended"].sum(0)
         return rec[0] / rec.sum()
 
@@ -262,7 +292,7 @@ def test_locked_bounds_and_cells_hold_exactly(data3):
                          geo_bounds={"geo_01": [None, 0.7]},
                          optimizer=OptimizerConfig(decision="cell"))
     problem, terms = setup(data3, cfg, default_params())
-    result = optimize(problem, terms, Spec("cell", "hill"), SETTINGS)
+    result = optimize(problem, terms, Spec("cell", MEDIA3), SETTINGS)
     rec, ref = result.plans["recommended"], problem.reference
     assert rec.sum() == pytest.approx(budget, rel=1e-9)
     np.testing.assert_allclose(rec[:, 0], ref[:, 0], rtol=1e-12)                  # tv locked
@@ -276,7 +306,7 @@ def test_locked_bounds_and_cells_hold_exactly(data3):
 def test_locked_channel_keeps_its_history_and_the_rest_is_optimal(data3):
     cfg = OptimizeConfig(horizon_weeks=6, locked=["social"])
     problem, terms = setup(data3, cfg, default_params())
-    result = optimize(problem, terms, Spec("channel", "hill"), SETTINGS)
+    result = optimize(problem, terms, Spec("channel", MEDIA3), SETTINGS)
     rec = result.plans["recommended"].sum(0)
     assert rec[2] == pytest.approx(problem.reference.sum(0)[2], rel=1e-12)   # its history
     assert rec.sum() == pytest.approx(problem.budget, rel=1e-12)
@@ -289,7 +319,7 @@ def test_profit_with_budget_cap_stops_where_profit_stops(data3):
     cfg = OptimizeConfig(horizon_weeks=6, budget_cap=True, optimizer=OptimizerConfig(
         objective="profit", margin=0.3))
     problem, terms = setup(data3, cfg, default_params())
-    result = optimize(problem, terms, Spec("channel", "hill", "profit", margin=0.3),
+    result = optimize(problem, terms, Spec("channel", MEDIA3, "profit", margin=0.3),
                       SETTINGS._replace(cap=True))
     spent = result.plans["recommended"].sum()
     assert result.status["status"] == "converged" and result.status["kkt_ok"]
@@ -303,7 +333,7 @@ def test_target_mroi_finds_the_budget(data3):
     cfg = OptimizeConfig(horizon_weeks=6)
     problem, terms = setup(data3, cfg, default_params())
     build = lambda b: build_problem(ds, scaling, MODEL3, cfg, budget=b)  # noqa: E731
-    spec = Spec("channel", "hill")
+    spec = Spec("channel", MEDIA3)
     ref = problem.reference.sum()
     found = target_budget(build, terms, spec, SETTINGS, "mroi", 1.5, 20 * ref)
     assert not found["at_search_limit"]
@@ -329,7 +359,7 @@ def test_scenarios(data3, tmp_path):
     table = tmp_path / "plan.csv"
     pd.DataFrame({"channel": ["tv", "search", "social"], "spend": [1.0, 2.0, 3.0]}).to_csv(table)
     assert scenario_cells(str(table), cur, problem).sum(0) == pytest.approx([1, 2, 3])
-    result = optimize(problem, terms, Spec("channel", "hill"), SETTINGS,
+    result = optimize(problem, terms, Spec("channel", MEDIA3), SETTINGS,
                       scenarios=["move 10% tv to social", "+10% total"])
     assert list(result.plans) == ["current", "recommended", "move 10% tv to social", "+10% total"]
     assert np.mean(result.value["+10% total"] > result.value["current"]) == 1.0
@@ -389,7 +419,7 @@ def test_joint_infeasibility_is_a_config_error(data3):
                          geo_bounds={"geo_00": [None, 0.5 * ref[0, 0]]}, geo_bounds_relative=False)
     problem, terms = setup(data3, cfg, default_params(n_draws=2))
     with pytest.raises(ConfigError, match="cannot all hold"):
-        optimize(problem, terms, Spec("cell", "hill"), SETTINGS)
+        optimize(problem, terms, Spec("cell", MEDIA3), SETTINGS)
 
 
 # ---------------------------------------------------------------- CLI on a saved run
@@ -430,40 +460,13 @@ def test_cli_errors_exit_2_without_traceback(quick_run):
 
 # ---------------------------------------------------------------- slow: true uplift
 
-def true_value(plan, problem, ds, scaling, truth, sim):
-    """Incremental revenue of cell totals ``plan`` (G, C) under the simulator's TRUE response over
-    the optimizer's evaluated weeks, continuing the panel's actual history."""
-    p = {k: np.asarray(v) for k, v in truth["params"].items()}
-    hist = model_data(ds, scaling, np.float64).media      # = the simulator's exposure units
-    g, h, c = problem.unit_exposure.shape
-    after = np.zeros((g, problem.tail, c))
-    seq = np.concatenate([hist, plan[:, None, :] * problem.unit_exposure, after], 1)
-    seq0 = np.concatenate([hist, np.zeros((g, h + problem.tail, c))], 1)
-    diff = (_response(seq, p, sim.max_lag, sim.saturation)
-            - _response(seq0, p, sim.max_lag, sim.saturation))
-    return float((diff[:, hist.shape[1]:] * ds["population"].values[:, None, None]).sum())
-
-
-def true_optimum(problem, value):
-    """The best channel mix under the truth (SLSQP from two starts), as budget shares."""
-    from scipy.optimize import minimize
-
-    b, n = problem.budget, len(problem.channels)
-    f = lambda y: -value(cells(problem, np.clip(y, 0, None) * b)) / b  # noqa: E731
-    starts = [to_decision(problem, current_mix(problem)) / b, np.full(n, 1 / n)]
-    runs = [minimize(f, s, method="SLSQP", bounds=[(0, 1)] * n,
-                     options={"ftol": 1e-12, "maxiter": 500},
-                     constraints=[{"type": "eq", "fun": lambda y: y.sum() - 1}]) for s in starts]
-    return min(runs, key=lambda r: r.fun).x
-
-
 def truth_as_draw(truth: dict, scaling) -> dict:
     """The simulator's true parameters as one posterior draw of the model's parameterisation
     (the model's Hill is normalised to 1 at exposure 1 and works on the scaled KPI)."""
     p = {k: np.asarray(v, float) for k, v in truth["params"].items()}
     effect = p["beta_geo"] / (scaling.kpi_scale * (1 + p["half_saturation"]))
-    return {"adstock_alpha": p["alpha"][None], "half_saturation": p["half_saturation"][None],
-            "slope": p["slope"][None], "media_log_effect_geo": np.log(effect)[None]}
+    return {"adstock_alpha": p["alpha"][None], "saturation_half_saturation": p["half_saturation"][None],
+            "saturation_slope": p["slope"][None], "media_log_effect_geo": np.log(effect)[None]}
 
 
 @pytest.mark.parametrize("seed", [0, 2])
@@ -475,14 +478,15 @@ def test_optimizer_with_true_parameters_finds_the_true_optimum(seed):
     model = ModelConfig(adstock=AdstockConfig(max_lag=sim.max_lag))
     cfg = OptimizeConfig(horizon_weeks=13)
     problem, terms = setup((ds, scaling, truth), cfg, truth_as_draw(truth, scaling), model)
-    value = lambda plan: true_value(plan, problem, ds, scaling, truth, sim)  # noqa: E731
+    value = lambda plan: true_value(plan, problem, ds, truth)  # noqa: E731
     rng = np.random.default_rng(seed)
     plan = current_mix(problem) * rng.uniform(0.3, 2.0, problem.reference.shape)
     with jax.enable_x64(True):
         terms64 = build_terms(truth_as_draw(truth, scaling), problem, model, jnp.float64)
-        mine = float(values(jnp.asarray(plan), terms64, jnp.asarray(problem.weights), "hill")[0])
+        mine = float(values(jnp.asarray(plan), terms64, jnp.asarray(problem.weights),
+                            mm.spec(model, 4))[0])
     assert mine == pytest.approx(value(plan), rel=1e-6)
-    result = optimize(problem, terms, Spec("channel", "hill"), SETTINGS)
+    result = optimize(problem, terms, Spec("channel", mm.spec(model, 4)), SETTINGS)
     hist = value(current_mix(problem))
     best = value(cells(problem, true_optimum(problem, value) * problem.budget))
     got = value(result.plans["recommended"])
@@ -510,7 +514,7 @@ def test_recommendation_captures_true_uplift(tmp_path):
         sim = SimulationConfig(geos=10, weeks=104, channels=4, seed=seed)
         ds, scaling, truth = panel(sim)
         problem = build_problem(ds, scaling, ModelConfig(), cfg)
-        value = lambda plan: true_value(plan, problem, ds, scaling, truth, sim)  # noqa: E731
+        value = lambda plan: true_value(plan, problem, ds, truth)  # noqa: E731
         hist = value(current_mix(problem))
         best = value(cells(problem, true_optimum(problem, value) * problem.budget))
         if best - hist < min_uplift * hist:

@@ -27,7 +27,7 @@ from tests.conftest import shared_file
 REPO = Path(__file__).resolve().parents[1]
 # The tiny simulated panel (conf/experiment/tiny.yaml), very short chains: plumbing, not science.
 TINY = ["experiment=tiny", "inference.warmup=60", "inference.draws=60"]
-GRID = ["model.saturation.kind=hill,logistic", "model.adstock.max_lag=2,4"]
+GRID = ["model.saturation=hill,logistic", "model.adstock.max_lag=2,4"]
 
 
 @pytest.fixture(scope="session")
@@ -168,7 +168,7 @@ def test_ray_sweep_on_a_local_cluster(tmp_path, env):
 @pytest.mark.slow
 def test_killed_sweep_reruns_only_the_missing_runs(tmp_path, env):
     exp = tmp_path / "exp"
-    args = ["fit", "--multirun", *TINY, "model.saturation.kind=hill,logistic",
+    args = ["fit", "--multirun", *TINY, "model.saturation=hill,logistic",
             f"hydra.sweep.dir={exp}"]
     proc = subprocess.Popen([sys.executable, "-m", "mmm_geo.cli", *args], cwd=tmp_path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

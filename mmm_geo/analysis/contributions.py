@@ -17,11 +17,10 @@ import numpy as np
 import xarray as xr
 
 from mmm_geo import dims
-from mmm_geo.analysis.draws import SAMPLE
-from mmm_geo.analysis.roi import flat_draws
+from mmm_geo.analysis.draws import SAMPLE, map_draws, sites  # noqa: F401 (sites: re-exported)
 from mmm_geo.config import ModelConfig
 from mmm_geo.data.scaling import ModelData, Scaling, model_data
-from mmm_geo.model.hierarchical import components, params_from_samples, time_bases
+from mmm_geo.model.hierarchical import components, time_bases
 
 PARTS = ("baseline", "trend", "seasonality")
 
@@ -47,23 +46,15 @@ def decomposition(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg: 
         the controls and media) of dims (chain, draw, geo, time); ``controls`` (chain, draw, geo,
         time, control); ``media`` (chain, draw, geo, time, channel).
     """
-    data = inputs(ds, scaling, cfg, train)
-    n_geo, _, n_channel = data.media.shape
-    flat = flat_draws(posterior[sites(posterior)])
-    n = next(iter(flat.values())).shape[0]
-    arrays = jax.tree.map(jnp.asarray, data)
-    fn = jax.jit(jax.vmap(lambda p: components(p, arrays, cfg)))
-    unit = scaling.kpi_scale * ds["population"].values[:, None]          # (geo, 1)
-    parts = {k: [] for k in (*PARTS, "controls", "media")}
-    for start in range(0, n, batch):
-        chunk = {k: jnp.asarray(v[start:start + batch]) for k, v in flat.items()}
-        out = fn(params_from_samples(chunk, cfg, n_channel, n_geo))
-        for k in PARTS:
-            parts[k].append(np.asarray(out[k]) * unit)
-        for k in ("controls", "media"):
-            parts[k].append(np.asarray(out[k]) * unit[..., None])
-    shape = (posterior.sizes[dims.CHAIN], posterior.sizes[dims.DRAW])
-    full = {k: np.concatenate(v).reshape(shape + v[0].shape[1:]) for k, v in parts.items()}
+    arrays = jax.tree.map(jnp.asarray, inputs(ds, scaling, cfg, train))
+    unit = jnp.asarray(scaling.kpi_scale * ds["population"].values[:, None])          # (geo, 1)
+
+    def per_draw(p):
+        out = components(p, arrays, cfg)
+        return {k: out[k] * (unit[..., None] if k in ("controls", "media") else unit)
+                for k in (*PARTS, "controls", "media")}
+
+    full = map_draws(per_draw, posterior, cfg, batch)
     gt = (*SAMPLE, dims.GEO, dims.TIME)
     out = xr.Dataset(
         {**{k: (gt, full[k]) for k in PARTS},
@@ -74,13 +65,6 @@ def decomposition(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg: 
     )
     out["expected"] = total(out)
     return out
-
-
-def sites(posterior: xr.Dataset) -> list:
-    """Names of the model's sites in a posterior (not the derived ROI / contribution metrics)."""
-    derived = ("roi", "mroi", "contribution", "kpi_contribution", "cost_per_kpi")
-    return [str(v) for v in posterior.data_vars
-            if not any(v == d or str(v).startswith(d + "_") for d in derived)]
 
 
 def total(parts: xr.Dataset) -> xr.DataArray:

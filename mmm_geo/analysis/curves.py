@@ -11,43 +11,36 @@
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
 from mmm_geo import dims
-from mmm_geo.analysis.draws import SAMPLE
-from mmm_geo.analysis.roi import flat_draws, media_by_draw
+from mmm_geo.analysis.draws import SAMPLE, map_draws
+from mmm_geo.analysis.roi import channel_effects
 from mmm_geo.config import ModelConfig
 from mmm_geo.data.scaling import Scaling
-from mmm_geo.model.hierarchical import params_from_samples
-from mmm_geo.model.transforms import ADSTOCKS
+from mmm_geo.model import media as mm
 
 MULTIPLIERS = tuple(np.round(np.linspace(0.0, 2.0, 21), 2))
 
 
 def response_curves(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg: ModelConfig,
                     multipliers=MULTIPLIERS, batch: int = 100) -> xr.Dataset:
-    """Per draw, revenue and KPI driven by each channel at ``multipliers`` times its spend.
+    """Per draw, revenue and KPI driven by each channel at ``multipliers`` times its spend (the
+    total media effect at that spend minus that at none, other channels as recorded).
 
     Returns:
         Dataset with ``revenue`` and ``kpi`` of dims (chain, draw, channel, multiplier) and the
         coordinate ``spend`` (channel, multiplier): the channel's total spend over the window at
         that multiplier. ``multiplier = 1`` is the current spend.
     """
-    rpk = ds["revenue_per_kpi"].values[None, :, :, None]
-    rev, kpi = [], []
-    for parts in media_by_draw(posterior, ds, scaling, cfg, tuple(multipliers), batch):
-        stack = np.stack(parts, axis=-1)                      # (batch, geo, time, channel, m)
-        kpi.append(stack.sum(axis=(1, 2)))
-        rev.append((stack * rpk[..., None]).sum(axis=(1, 2)))
-    shape = (posterior.sizes[dims.CHAIN], posterior.sizes[dims.DRAW])
+    eff = channel_effects(posterior, ds, scaling, cfg, (0.0, *multipliers), batch)
+    curve = {k: np.moveaxis((v[:, :, :1] - v[:, :, 1:]).sum(axis=3), 2, -1) for k, v in eff.items()}
     spend = ds["spend"].values.sum(axis=(0, 1))
     dims_ = (*SAMPLE, dims.CHANNEL, "multiplier")
     return xr.Dataset(
-        {"revenue": (dims_, np.concatenate(rev).reshape(shape + rev[0].shape[1:])),
-         "kpi": (dims_, np.concatenate(kpi).reshape(shape + kpi[0].shape[1:]))},
+        {"revenue": (dims_, curve["revenue"]), "kpi": (dims_, curve["kpi"])},
         coords={**{d: posterior.coords[d].values for d in SAMPLE},
                 dims.CHANNEL: ds.coords[dims.CHANNEL].values,
                 "multiplier": np.asarray(multipliers, float),
@@ -56,29 +49,20 @@ def response_curves(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg
 
 
 def adstock_decay(posterior: xr.Dataset, cfg: ModelConfig, n_channel: int) -> xr.DataArray:
-    """Per draw, the share of one week's exposure that acts ``lag`` weeks later.
-
-    Computed as the configured adstock's response to a unit impulse, so it holds for any form in
-    ``ADSTOCKS``; with normalised weights the lags sum to 1.
+    """Per draw, the share of one week's exposure that acts ``lag`` weeks later: the carryover's
+    response to a unit impulse (``mmm_geo.model.media.carry``), so it holds for every form; with
+    normalised weights the lags sum to 1.
 
     Returns:
         DataArray (chain, draw, channel, lag).
     """
-    lags = cfg.adstock.max_lag
-    impulse = jnp.zeros((lags, n_channel)).at[0].set(1.0)
-    names = [v for v in ("adstock_alpha",) if v in posterior]
-    flat = {k: jnp.asarray(v) for k, v in flat_draws(posterior[names]).items()} if names else {}
-    n = posterior.sizes[dims.CHAIN] * posterior.sizes[dims.DRAW]
-    if not flat:                      # a fixed decay: the same for every draw
-        flat = {"_": jnp.zeros((n, 1))}
-    p = params_from_samples(flat, cfg, n_channel, 1)
-    fn = jax.vmap(lambda a: ADSTOCKS[cfg.adstock.kind](impulse, a, lags, cfg.adstock.normalize))
-    out = np.asarray(fn(p["adstock_alpha"])).reshape(
-        (posterior.sizes[dims.CHAIN], posterior.sizes[dims.DRAW], lags, n_channel))
+    sp = mm.spec(cfg, n_channel)
+    impulse = jnp.zeros((sp.max_lag, n_channel)).at[0].set(1.0)
+    out = map_draws(lambda p: mm.carry(sp, p, impulse), posterior, cfg)
     return xr.DataArray(out.transpose(0, 1, 3, 2), dims=(*SAMPLE, dims.CHANNEL, "lag"),
                         coords={**{d: posterior.coords[d].values for d in SAMPLE},
                                 dims.CHANNEL: posterior.coords[dims.CHANNEL].values,
-                                "lag": np.arange(lags)}, name="adstock_weight")
+                                "lag": np.arange(sp.max_lag)}, name="adstock_weight")
 
 
 def mean_lag(decay: xr.DataArray) -> xr.DataArray:

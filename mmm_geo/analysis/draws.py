@@ -1,4 +1,4 @@
-"""Posterior draws: deterministic thinning and interval summaries, dims kept.
+"""Posterior draws: the one map over draws, deterministic thinning and interval summaries.
 
 Every summary runs over the sample dims ``(chain, draw)`` and keeps every other dim, so a
 per-draw ``DataArray`` ``(chain, draw, geo, channel)`` summarises to ``(geo, channel)``.
@@ -6,12 +6,16 @@ per-draw ``DataArray`` ``(chain, draw, geo, channel)`` summarises to ``(geo, cha
 
 from __future__ import annotations
 
-from typing import Union
+from typing import Callable, Dict, Optional, Union
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
 from mmm_geo import dims
+from mmm_geo.config import ModelConfig
+from mmm_geo.model.hierarchical import params_from_samples
 
 SAMPLE = (dims.CHAIN, dims.DRAW)
 XR = Union[xr.DataArray, xr.Dataset]
@@ -54,3 +58,45 @@ def prob_above(values: xr.DataArray, threshold: float) -> xr.DataArray:
 def n_samples(values: XR) -> int:
     """Number of posterior samples (chains x draws)."""
     return int(values.sizes[dims.CHAIN] * values.sizes[dims.DRAW])
+
+
+DERIVED = ("roi", "mroi", "contribution", "kpi_contribution", "cost_per_kpi")
+
+
+def sites(posterior: xr.Dataset) -> list:
+    """Names of the model's sites in a posterior (not the derived ROI / contribution metrics)."""
+    return [str(v) for v in posterior.data_vars
+            if not any(v == d or str(v).startswith(d + "_") for d in DERIVED)]
+
+
+def flat_draws(posterior: xr.Dataset) -> Dict[str, np.ndarray]:
+    """Posterior variables as arrays with one leading (chain x draw) axis."""
+    out = {}
+    for name, var in posterior.data_vars.items():
+        v = var.transpose(dims.CHAIN, dims.DRAW, ...).values
+        out[name] = v.reshape((-1,) + v.shape[2:])
+    return out
+
+
+def draw_params(posterior: xr.Dataset, cfg: ModelConfig,
+                ids: Optional[np.ndarray] = None) -> Dict[str, jnp.ndarray]:
+    """The model's parameters of the draws ``ids`` (flat chain x draw indices; None: all), with a
+    leading draw axis, fixed priors filled in (``params_from_samples``)."""
+    flat = flat_draws(posterior[sites(posterior)])
+    return _params({k: v if ids is None else v[ids] for k, v in flat.items()}, cfg)
+
+
+def _params(flat: Dict[str, np.ndarray], cfg: ModelConfig) -> Dict[str, jnp.ndarray]:
+    n_geo, n_channel = flat["media_log_effect_geo"].shape[1:]
+    return params_from_samples({k: jnp.asarray(v) for k, v in flat.items()}, cfg, n_channel, n_geo)
+
+
+def map_draws(fn: Callable, posterior: xr.Dataset, cfg: ModelConfig, batch: int = 500):
+    """``fn(params)`` of every posterior draw, jit-compiled and vmapped over batches of draws, as
+    a pytree of NumPy arrays laid out (chain, draw, ...). The one loop over draws."""
+    shape = (posterior.sizes[dims.CHAIN], posterior.sizes[dims.DRAW])
+    flat = flat_draws(posterior[sites(posterior)])
+    jitted = jax.jit(jax.vmap(fn))
+    outs = [jax.tree.map(np.asarray, jitted(_params({k: v[s:s + batch] for k, v in flat.items()}, cfg)))
+            for s in range(0, shape[0] * shape[1], batch)]
+    return jax.tree.map(lambda *xs: np.concatenate(xs).reshape(shape + xs[0].shape[1:]), *outs)

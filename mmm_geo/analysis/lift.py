@@ -1,6 +1,6 @@
 """Agreement of the fitted model with lift tests (``mmm_geo.data.lift``), in the KPI's units.
 
-For every lift test the model's posterior lift (``mmm_geo.model.hierarchical.lift_effect``, the
+For every lift test the model's posterior lift (``mmm_geo.model.media.lift``, the
 same function the likelihood uses) is set against the measured lift. A test *agrees* when the
 measured lift lies within the central 90 % of ``model lift + measurement noise`` (normal
 approximation, standard deviation ``sqrt(posterior sd^2 + se^2)``). Tests the fit did not use
@@ -18,12 +18,11 @@ import pandas as pd
 import xarray as xr
 
 from mmm_geo import dims
-from mmm_geo.analysis.draws import bounds
-from mmm_geo.analysis.roi import flat_draws
+from mmm_geo.analysis.draws import bounds, map_draws
 from mmm_geo.config import ModelConfig
 from mmm_geo.data.lift import lift_kpi_units
 from mmm_geo.data.scaling import Scaling, model_data
-from mmm_geo.model.hierarchical import lift_effect, params_from_samples
+from mmm_geo.model import media as mm
 
 Z90 = 1.6448536269514722
 
@@ -32,15 +31,10 @@ def lift_draws(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg: Mod
                batch: int = 500) -> np.ndarray:
     """The model's lift of every test per posterior draw, (chain x draw, lift_test), KPI units."""
     data = model_data(ds, scaling)
-    n_geo, _, n_channel = data.media.shape
-    lift, media = jax.tree.map(jnp.asarray, data.lift), jnp.asarray(data.media)
-    fn = jax.jit(jax.vmap(lambda p: lift_effect(p, media, lift, cfg)))
-    flat = flat_draws(posterior)
-    n = next(iter(flat.values())).shape[0]
-    out = [np.asarray(fn(params_from_samples({k: jnp.asarray(v[s:s + batch]) for k, v in flat.items()},
-                                             cfg, n_channel, n_geo)))
-           for s in range(0, n, batch)]
-    return np.concatenate(out) * lift_kpi_units(ds, scaling.kpi_scale)
+    tests, media = jax.tree.map(jnp.asarray, data.lift), jnp.asarray(data.media)
+    sp = mm.spec(cfg, media.shape[-1])
+    out = map_draws(lambda p: mm.lift(sp, p, media, tests), posterior, cfg, batch)
+    return out.reshape(-1, out.shape[-1]) * lift_kpi_units(ds, scaling.kpi_scale)
 
 
 def lift_agreement(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg: ModelConfig,

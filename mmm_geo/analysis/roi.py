@@ -3,55 +3,44 @@
 Definitions (over the modelled window, nationally and per geo):
 
 - contribution: KPI (and revenue) the channel drove = model mean minus the mean with the channel's
-  media set to zero (the model is additive in media, so this is the channel's media term);
+  media set to zero (a counterfactual difference, ``mmm_geo.model.media.counterfactual``, so it
+  stays right when channels interact);
 - ROI = revenue contribution / spend;
-- marginal ROI = extra revenue from 1 % more spend in every week / that extra 1 % of spend;
+- marginal ROI = extra revenue from 1 % more of the channel's spend in every week / that 1 %;
 - cost per KPI = spend / KPI contribution (for conversion KPIs).
 """
 
 from __future__ import annotations
 
-from typing import Dict
-
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from mmm_geo import dims
+from mmm_geo.analysis.draws import map_draws
 from mmm_geo.config import ModelConfig
 from mmm_geo.data.scaling import Scaling, model_data
-from mmm_geo.model.hierarchical import media_response, params_from_samples
-
-MARGIN = 0.01
-
-
-def flat_draws(posterior: xr.Dataset) -> Dict[str, np.ndarray]:
-    """Posterior variables as arrays with one leading (chain x draw) axis."""
-    out = {}
-    for name, var in posterior.data_vars.items():
-        v = var.transpose(dims.CHAIN, dims.DRAW, ...).values
-        out[name] = v.reshape((-1,) + v.shape[2:])
-    return out
+from mmm_geo.model import media as mm
+from mmm_geo.model.media import MARGIN
 
 
-def media_by_draw(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg: ModelConfig,
-                  scales=(1.0,), batch: int = 500):
-    """Yield, batch of draws by batch, the media effect (batch, geo, time, channel) in KPI units
-    with the data's media multiplied by each of ``scales`` (one tuple entry per scale)."""
-    data = model_data(ds, scaling)
-    n_geo, _, n_channel = data.media.shape
-    media = jnp.asarray(data.media)[None] * jnp.asarray(scales, data.media.dtype)[:, None, None, None]
-    flat = flat_draws(posterior)
-    n = next(iter(flat.values())).shape[0]
-    per_draw = jax.vmap(lambda p, m: media_response(p, m, cfg), in_axes=(None, 0))
-    fn = jax.jit(jax.vmap(per_draw, in_axes=(0, None)))
-    unit = (scaling.kpi_scale * ds["population"].values)[:, None, None]
-    for start in range(0, n, batch):
-        part = {k: jnp.asarray(v[start:start + batch]) for k, v in flat.items()}
-        out = np.asarray(fn(params_from_samples(part, cfg, n_channel, n_geo), media)) * unit
-        yield tuple(out[:, i] for i in range(len(scales)))
+def channel_effects(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg: ModelConfig,
+                    factors, batch: int = 500) -> dict:
+    """Per draw and factor ``f``, what each channel drove over the window against its exposure
+    times ``f`` (``mmm_geo.model.media.counterfactual``): ``kpi`` and ``revenue`` (chain, draw,
+    factor, geo, channel), in the user's units."""
+    media = jnp.asarray(model_data(ds, scaling).media)
+    sp = mm.spec(cfg, media.shape[-1])
+    kpi_unit = jnp.asarray(scaling.kpi_scale * ds["population"].values)[:, None, None]
+    rpk = jnp.asarray(ds["revenue_per_kpi"].values)[..., None]
+    ones = jnp.ones(media.shape[-1], media.dtype)
+
+    def per_draw(p):
+        diff = jnp.stack([mm.counterfactual(sp, p, media, f * ones) for f in factors]) * kpi_unit
+        return {"kpi": diff.sum(-2), "revenue": (diff * rpk).sum(-2)}
+
+    return map_draws(per_draw, posterior, cfg, batch)
 
 
 def channel_metrics(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg: ModelConfig,
@@ -62,14 +51,8 @@ def channel_metrics(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg
         Dataset with dims (chain, draw, channel) for national and (chain, draw, geo, channel) for
         ``*_geo`` variables.
     """
-    rpk = ds["revenue_per_kpi"].values[None, :, :, None]
-    shape = (posterior.sizes[dims.CHAIN], posterior.sizes[dims.DRAW])
-    parts = {k: [] for k in ("kpi", "revenue", "marginal")}
-    for now, more in media_by_draw(posterior, ds, scaling, cfg, (1.0, 1.0 + MARGIN), batch):
-        parts["kpi"].append(now.sum(axis=2))
-        parts["revenue"].append((now * rpk).sum(axis=2))
-        parts["marginal"].append(((more - now) * rpk).sum(axis=2))
-    kpi, rev, marg = (np.concatenate(parts[k]).reshape(shape + parts[k][0].shape[1:]) for k in parts)
+    eff = channel_effects(posterior, ds, scaling, cfg, (0.0, 1.0 + MARGIN), batch)
+    kpi, rev, marg = eff["kpi"][:, :, 0], eff["revenue"][:, :, 0], -eff["revenue"][:, :, 1]
     spend = ds["spend"].values.sum(axis=1)                       # (geo, channel)
     gdims = (dims.CHAIN, dims.DRAW, dims.GEO, dims.CHANNEL)
     cdims = (dims.CHAIN, dims.DRAW, dims.CHANNEL)

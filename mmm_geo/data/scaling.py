@@ -31,6 +31,10 @@ class ModelData(NamedTuple):
         trend: trend basis, (time, knot); see ``mmm_geo.model.hierarchical.trend_basis``.
         season: Fourier basis, (time, 2 * order).
         train: True for the periods the likelihood sees, (time,); the rest are held out.
+        revenue_weight: revenue per unit of scaled KPI in each training cell over the training
+            window's total revenue, (geo, time); 0 in held-out periods (``mmm_geo.model.media``).
+        spend_share: each channel's training-window spend over that total revenue, (channel,).
+        kpi_unit: KPI units per unit of scaled KPI in each geo, (geo,) (count likelihoods).
         lift: lift tests measured in the training periods (``mmm_geo.data.lift``), or None.
     """
 
@@ -40,6 +44,9 @@ class ModelData(NamedTuple):
     trend: np.ndarray
     season: np.ndarray
     train: np.ndarray
+    revenue_weight: np.ndarray
+    spend_share: np.ndarray
+    kpi_unit: np.ndarray
     lift: Optional[LiftData] = None
 
 
@@ -95,7 +102,13 @@ def model_data(ds: xr.Dataset, s: Scaling, dtype=np.float32, bases: Tuple[np.nda
     n_train = n_time if n_train is None else n_train
     train = np.arange(n_time) < n_train
     lift = lift_data(ds, lambda spend: exposure_scaled(spend, ds, s), s.kpi_scale, n_train, dtype)
-    return ModelData(*(a.astype(dtype) for a in (y, media, controls, trend, season)), train, lift)
+    kpi_unit = s.kpi_scale * ds["population"].values
+    revenue = kpi_unit[:, None] * ds["revenue_per_kpi"].values * train[None, :]
+    total_revenue = float((revenue * y).sum())
+    spend_share = ds["spend"].values[:, :n_train].sum(axis=(0, 1)) / total_revenue
+    arrays = (y, media, controls, trend, season)
+    return ModelData(*(a.astype(dtype) for a in arrays), train, (revenue / total_revenue).astype(dtype),
+                     spend_share.astype(dtype), kpi_unit.astype(dtype), lift)
 
 
 def kpi_units(scaled: np.ndarray, ds: xr.Dataset, s: Scaling) -> np.ndarray:

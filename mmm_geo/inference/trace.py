@@ -24,7 +24,8 @@ from mmm_geo.config import ModelConfig
 from mmm_geo.data.scaling import ModelData, Scaling, kpi_units
 from mmm_geo.errors import RunError
 from mmm_geo.inference.mcmc import FitResult
-from mmm_geo.model.hierarchical import model
+from mmm_geo.model import media as mm
+from mmm_geo.model.hierarchical import model, to_scaled
 
 STAT_NAMES = {"diverging": "diverging", "num_steps": "n_steps", "accept_prob": "acceptance_rate",
               "energy": "energy", "step_size": "step_size"}
@@ -59,7 +60,7 @@ def predictive_and_loglik(fit: FitResult, data: ModelData, cfg: ModelConfig, key
     for i, start in enumerate(range(0, n, batch)):
         part = {k: flat[k][start:start + batch] for k in sites}
         pred = numpyro.infer.Predictive(model, posterior_samples=part, return_sites=["y"])
-        reps.append(np.asarray(pred(jax.random.fold_in(key, i), *args)["y"]))
+        reps.append(to_scaled(pred(jax.random.fold_in(key, i), *args)["y"], data, cfg))
         lls.append(np.asarray(numpyro.infer.log_likelihood(model, part, *args, y=args[0].y)["y"]))
     chains, draws = fit.stats["diverging"].shape
     shape = (chains, draws) + data.y.shape
@@ -69,7 +70,8 @@ def predictive_and_loglik(fit: FitResult, data: ModelData, cfg: ModelConfig, key
 def prior_draws(data: ModelData, cfg: ModelConfig, key: jax.Array, n: int) -> Dict[str, np.ndarray]:
     """``n`` draws from the prior of every site (chain axis of 1), ``y`` in scaled units."""
     args = (jax.tree.map(jnp.asarray, data), cfg)
-    out = numpyro.infer.Predictive(model, num_samples=n)(key, *args)
+    out = dict(numpyro.infer.Predictive(model, num_samples=n)(key, *args))
+    out["y"] = to_scaled(out["y"], data, cfg)
     return {k: np.asarray(v)[None] for k, v in out.items()}
 
 
@@ -85,6 +87,7 @@ def build_trace(fit: FitResult, ds: xr.Dataset, scaling: Scaling, data: ModelDat
     """
     site = site_dims(data, cfg)
     coords = {d: ds.coords[d].values for d in (dims.GEO, dims.TIME, dims.CHANNEL, dims.CONTROL)}
+    coords.update(mm.site_coords(mm.spec(cfg, ds.sizes[dims.CHANNEL]), ds.coords[dims.CHANNEL].values))
     posterior = {k: v for k, v in fit.samples.items() if k != "y"}
     key_pred, key_prior = jax.random.split(key)
     yrep, loglik = predictive_and_loglik(fit, data, cfg, key_pred, batch)

@@ -3,14 +3,13 @@
 On the scaled KPI ``y[g, t]`` (per capita, divided by its mean, see ``mmm_geo.data.scaling``)::
 
     mu[g,t] = baseline_g (+|x) (trend_t + season_t) + controls[g,t] . gamma(_g)
-              + sum_c effect[g,c] * sat_c(adstock_c(media[g,:,c]))[t]
-    y[g,t] ~ Normal(mu, sigma)  or  StudentT(nu, mu, sigma)
+              + media[g,t]            (``mmm_geo.model.media``: adstock, saturation, effect)
+    y[g,t] ~ a likelihood with mean mu (``LIKELIHOODS``)
 
 - ``baseline_g ~ Normal(baseline_mean, baseline_sd)``: geo random intercepts.
-- ``log effect[g,c] ~ Normal(media_log_effect_c, media_geo_sd_c)``: geo media effects partially
-  pooled around the channel mean (non-centred by default).
-- ``effect`` is the weekly effect at the channel's typical exposure (saturation curves are 1 at
-  exposure 1), as a share of the mean KPI. ROI follows from it and the spend (see analysis).
+- The media term, its priors (on the ROI scale by default) and its geo effects are the media
+  component's; every likelihood has mean ``mu``, so contributions (counterfactual differences of
+  the mean) mean the same under each.
 
 :func:`components` is the deterministic part, reused by analysis and the optimizer with posterior
 draws, so there is one definition of the mean.
@@ -18,6 +17,7 @@ draws, so there is one definition of the mean.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Dict, Optional
 
 import jax
@@ -31,30 +31,39 @@ from mmm_geo import dims
 from mmm_geo.config import ModelConfig
 from mmm_geo.data.scaling import ModelData
 from mmm_geo.errors import ConfigError
+from mmm_geo.model import media as mm
 from mmm_geo.model import priors
-from mmm_geo.model.transforms import ADSTOCKS, SATURATIONS
 
 Params = Dict[str, jnp.ndarray]
-
-SATURATION_PARAMS = {"hill": ("half_saturation", "slope"), "logistic": ("lam",)}
+COUNT_LIKELIHOODS = ("poisson", "negbinomial")
 
 
 def check_config(cfg: ModelConfig) -> None:
-    """Reject unknown names before any compute."""
-    choices = [("model.adstock.kind", cfg.adstock.kind, ADSTOCKS),
-               ("model.saturation.kind", cfg.saturation.kind, SATURATIONS),
-               ("model.likelihood", cfg.likelihood, LIKELIHOODS),
+    """Reject unknown names before any compute (per-channel overrides once channels are known)."""
+    choices = [("model.likelihood", cfg.likelihood, LIKELIHOODS),
                ("model.baseline", cfg.baseline, ("additive", "multiplicative"))]
     for key, value, allowed in choices:
         if value not in allowed:
             raise ConfigError(f"{key}={value!r} is unknown; use one of {sorted(allowed)}")
-    for name in ("half_saturation", "slope", "lam"):
-        priors.check_prior(f"saturation.{name}", getattr(cfg.saturation, name))
-    priors.check_prior("adstock.alpha", cfg.adstock.alpha)
+    n_channel = max(len(cfg.channel_names), 1)
+    mm.spec(cfg if cfg.channel_names else dataclasses.replace(cfg, channels={}), n_channel)
     for name, prior in vars(cfg.priors).items():
         priors.check_prior(name, prior)
     if cfg.adstock.max_lag < 1 or cfg.trend_knots < 0 or cfg.fourier_order < 0:
         raise ConfigError("model.adstock.max_lag must be >= 1, trend_knots and fourier_order >= 0")
+
+
+def check_count_kpi(cfg: ModelConfig, ds) -> None:
+    """Count likelihoods need a KPI of whole, non-negative numbers."""
+    if cfg.likelihood not in COUNT_LIKELIHOODS:
+        return
+    kpi = np.asarray(ds["kpi"].values, float)
+    bad = np.flatnonzero((kpi < 0) | (np.abs(kpi - np.round(kpi)) > 1e-6))
+    if bad.size:
+        raise ConfigError(f"{ds.attrs.get('source', 'data')}: model.likelihood={cfg.likelihood} "
+                          f"needs a count KPI (whole numbers >= 0), but {bad.size} KPI values are "
+                          f"not (first: {kpi.ravel()[bad[0]]!r})\n  fix: use likelihood=normal, "
+                          "student_t or lognormal for this KPI")
 
 
 def trend_basis(n_time: int, n_knots: int, n_fit: Optional[int] = None) -> np.ndarray:
@@ -92,36 +101,11 @@ def time_bases(n_time: int, cfg: ModelConfig, n_fit: Optional[int] = None):
             fourier_basis(n_time, cfg.fourier_order, cfg.period))
 
 
-def media_response(params: Params, media: jnp.ndarray, cfg: ModelConfig) -> jnp.ndarray:
-    """Per-geo, per-channel media effect on the scaled KPI, (geo, time, channel)."""
-    ad = ADSTOCKS[cfg.adstock.kind](media, params["adstock_alpha"], cfg.adstock.max_lag,
-                                    cfg.adstock.normalize)
-    sat_args = [params[name] for name in SATURATION_PARAMS[cfg.saturation.kind]]
-    sat = SATURATIONS[cfg.saturation.kind](ad, *sat_args)
-    return jnp.exp(params["media_log_effect_geo"])[:, None, :] * sat
-
-
-def lift_effect(params: Params, media: jnp.ndarray, lift, cfg: ModelConfig) -> jnp.ndarray:
-    """The model's lift of each lift test (``mmm_geo.data.lift.LiftData``), (lift_test,), scaled:
-    the response of the test's channel to the recorded media minus that with the test undone,
-    population-weighted over the test's cells."""
-    names = ("adstock_alpha", "media_log_effect_geo", *SATURATION_PARAMS[cfg.saturation.kind])
-
-    def one(channel, delta, weight):
-        sub = {name: jnp.take(params[name], channel[None], axis=-1) for name in names}
-        x = jnp.take(media, channel[None], axis=-1)
-        undone = jnp.maximum(x - delta[..., None], 0.0)
-        diff = media_response(sub, x, cfg) - media_response(sub, undone, cfg)
-        return (diff[..., 0] * weight).sum()
-
-    return jax.vmap(one)(lift.channel, lift.delta, lift.weight)
-
-
 def components(params: Params, data: ModelData, cfg: ModelConfig,
                media: Optional[jnp.ndarray] = None) -> Dict[str, jnp.ndarray]:
     """Additive parts of the mean: baseline, trend, seasonality (geo, time); controls (geo, time,
-    control); media (geo, time, channel; ``media_response`` unless given). Their sum is the mean
-    of the scaled KPI."""
+    control); media (geo, time, channel; the media component's response unless given). Their sum
+    is the mean of the scaled KPI."""
     n_geo, n_time = data.y.shape
     trend = data.trend @ params["trend_coef"]
     season = data.season @ params["season_coef"]
@@ -133,7 +117,8 @@ def components(params: Params, data: ModelData, cfg: ModelConfig,
         "trend": scale * jnp.broadcast_to(trend, (n_geo, n_time)),
         "seasonality": scale * jnp.broadcast_to(season, (n_geo, n_time)),
         "controls": data.controls * gamma[:, None, :],
-        "media": media_response(params, data.media, cfg) if media is None else media,
+        "media": (mm.response(mm.spec(cfg, data.media.shape[-1]), params, data.media)
+                  if media is None else media),
     }
 
 
@@ -143,10 +128,30 @@ def mean(parts: Dict[str, jnp.ndarray]) -> jnp.ndarray:
             + parts["controls"].sum(-1) + parts["media"].sum(-1))
 
 
-LIKELIHOODS = {
-    "normal": lambda mu, sigma, nu: dist.Normal(mu, sigma),
-    "student_t": lambda mu, sigma, nu: dist.StudentT(nu, mu, sigma),
+POSITIVE = 1e-6   # floor of the mean where a likelihood needs it positive
+LIKELIHOODS = {   # (mean, sigma, nu, concentration, KPI units per scaled unit) -> distribution
+    "normal": lambda mu, sigma, nu, conc, unit: dist.Normal(mu, sigma),
+    "student_t": lambda mu, sigma, nu, conc, unit: dist.StudentT(nu, mu, sigma),
+    "lognormal": lambda mu, sigma, nu, conc, unit: dist.LogNormal(
+        jnp.log(jnp.maximum(mu, POSITIVE)) - 0.5 * sigma ** 2, sigma),
+    "poisson": lambda mu, sigma, nu, conc, unit: dist.Poisson(jnp.maximum(mu, POSITIVE) * unit),
+    "negbinomial": lambda mu, sigma, nu, conc, unit: dist.NegativeBinomial2(
+        jnp.maximum(mu, POSITIVE) * unit, conc),
 }
+
+
+def observed(y: jnp.ndarray, data: ModelData, cfg: ModelConfig) -> jnp.ndarray:
+    """The likelihood's observation of the scaled KPI: counts for count likelihoods."""
+    if cfg.likelihood in COUNT_LIKELIHOODS:
+        return jnp.round(y * data.kpi_unit[:, None])
+    return y
+
+
+def to_scaled(y_site: np.ndarray, data: ModelData, cfg: ModelConfig) -> np.ndarray:
+    """Draws of the ``y`` site (..., geo, time) back on the scaled KPI (inverse of ``observed``)."""
+    if cfg.likelihood in COUNT_LIKELIHOODS:
+        return np.asarray(y_site) / np.asarray(data.kpi_unit)[:, None]
+    return np.asarray(y_site)
 
 
 def _vector(name: str, prior, dim: str, size: int) -> jnp.ndarray:
@@ -175,27 +180,16 @@ def _sample_params(data: ModelData, cfg: ModelConfig) -> Params:
             with numpyro.plate(dims.GEO, n_geo, dim=-2):
                 p["control_geo"] = numpyro.sample(
                     "control_geo", dist.Normal(p["control_coef"], p["control_geo_sd"]))
-    sat = cfg.saturation
-    with numpyro.plate(dims.CHANNEL, n_channel, dim=-1):
-        p["adstock_alpha"] = priors.sample("adstock_alpha", cfg.adstock.alpha, (n_channel,))
-        for name in SATURATION_PARAMS[sat.kind]:
-            p[name] = priors.sample(name, getattr(sat, name), (n_channel,))
-        p["media_log_effect"] = jnp.log(priors.sample("media_effect", pr.media_effect, (n_channel,)))
-        if pooled:
-            p["media_geo_sd"] = priors.sample("media_geo_sd", pr.media_geo_sd, (n_channel,))
-        with numpyro.plate(dims.GEO, n_geo, dim=-2):
-            if pooled:
-                p["media_log_effect_geo"] = numpyro.sample(
-                    "media_log_effect_geo", dist.Normal(p["media_log_effect"], p["media_geo_sd"]))
-            else:
-                p["media_log_effect_geo"] = numpyro.deterministic(
-                    "media_log_effect_geo", p["media_log_effect"][None, :])
+    sp = mm.spec(cfg, n_channel)
+    p.update(mm.sample(sp, data.media, data.revenue_weight, data.spend_share))
     if cfg.sigma_per_geo:
         with numpyro.plate(dims.GEO, n_geo, dim=-1):
             p["sigma"] = priors.sample("sigma", pr.sigma, (n_geo,))
     else:
         p["sigma"] = priors.sample("sigma", pr.sigma)
     p["nu"] = priors.sample("nu", pr.nu) if cfg.likelihood == "student_t" else jnp.asarray(0.0)
+    p["concentration"] = (priors.sample("concentration", pr.concentration)
+                          if cfg.likelihood == "negbinomial" else jnp.asarray(1.0))
     return p
 
 
@@ -221,17 +215,20 @@ def _sample_baseline(p: Params, media: jnp.ndarray, data: ModelData, cfg: ModelC
 
 def _model(data: ModelData, cfg: ModelConfig, y: Optional[jnp.ndarray]) -> None:
     p = _sample_params(data, cfg)
-    media = media_response(p, data.media, cfg)
+    sp = mm.spec(cfg, data.media.shape[-1])
+    media = mm.response(sp, p, data.media)
     p["baseline"] = _sample_baseline(p, media, data, cfg)
     mu = mean(components(p, data, cfg, media))
     sigma = p["sigma"][:, None] if cfg.sigma_per_geo else p["sigma"]
     with numpyro.plate(dims.GEO, data.y.shape[0], dim=-2), \
             numpyro.plate(dims.TIME, data.y.shape[1], dim=-1), \
             numpyro.handlers.mask(mask=jnp.asarray(data.train)[None, :]):
-        numpyro.sample("y", LIKELIHOODS[cfg.likelihood](mu, sigma, p["nu"]), obs=y)
+        likelihood = LIKELIHOODS[cfg.likelihood](mu, sigma, p["nu"], p["concentration"],
+                                                 data.kpi_unit[:, None])
+        numpyro.sample("y", likelihood, obs=None if y is None else observed(y, data, cfg))
     if data.lift is not None:   # calibration: each lift test is a measurement of the media effect
         with numpyro.plate(dims.LIFT_TEST, data.lift.y.shape[0], dim=-1):
-            numpyro.sample("lift", dist.Normal(lift_effect(p, data.media, data.lift, cfg), data.lift.se),
+            numpyro.sample("lift", dist.Normal(mm.lift(sp, p, data.media, data.lift), data.lift.se),
                            obs=None if y is None else data.lift.y)
 
 
@@ -251,15 +248,8 @@ def params_from_samples(samples: Dict[str, jnp.ndarray], cfg: ModelConfig,
 
     Fixed priors (no site) become their constants; works for one draw or batched along axis 0.
     """
-    sat = cfg.saturation
     batch = next(iter(samples.values())).shape[:1] if samples else ()
-    p = dict(samples)
-    for name in SATURATION_PARAMS[sat.kind]:
-        prior = getattr(sat, name)
-        if prior.dist == "fixed":
-            p[name] = jnp.full(batch + (n_channel,), prior.a)
-    if cfg.adstock.alpha.dist == "fixed":
-        p["adstock_alpha"] = jnp.full(batch + (n_channel,), cfg.adstock.alpha.a)
+    p = mm.complete(mm.spec(cfg, n_channel), dict(samples))
     for name, size in (("trend_coef", cfg.trend_knots), ("season_coef", 2 * cfg.fourier_order)):
         p.setdefault(name, jnp.zeros(batch + (size,)))
     p.setdefault("control_coef", jnp.zeros(batch + (0,)))

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mmm_geo.model import media as mm
 from mmm_geo.optimize.response import DrawTerms, values
 from mmm_geo.optimize.solver import Feasible, Settings, Solution, solve
 
@@ -30,7 +31,7 @@ class Spec(NamedTuple):
 
     Attributes:
         decision: "channel" (x = channel shares, split by ``geo_share``) or "cell" (x = G*C shares).
-        kind: the saturation kind of the model.
+        media: the run's media spec (``mmm_geo.model.media.Spec``).
         objective: mean | mean_sd | cvar | quantile | profit.
         risk_lambda: weight of the standard deviation (mean_sd).
         alpha: tail level (cvar, quantile).
@@ -38,7 +39,7 @@ class Spec(NamedTuple):
     """
 
     decision: str
-    kind: str
+    media: mm.Spec
     objective: str = "mean"
     risk_lambda: float = 1.0
     alpha: float = 0.1
@@ -71,7 +72,7 @@ def to_cells(x: jnp.ndarray, args: Args, decision: str) -> jnp.ndarray:
 
 def scores(x: jnp.ndarray, args: Args, spec: Spec) -> jnp.ndarray:
     """Per-draw outcome of the plan ``x`` (shares), (D,)."""
-    out = values(to_cells(x, args, spec.decision), args.terms, args.weights, spec.kind)
+    out = values(to_cells(x, args, spec.decision), args.terms, args.weights, spec.media)
     if spec.objective == "profit":
         out = spec.margin * out - args.budget * jnp.sum(x)
     return out

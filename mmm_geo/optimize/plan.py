@@ -19,6 +19,7 @@ import numpy as np
 
 from mmm_geo.config import ModelConfig, OptimizeConfig
 from mmm_geo.errors import ConfigError
+from mmm_geo.model import media as mm
 from mmm_geo.optimize.objective import (Args, Spec, as_args, objective, plan_gradient,
                                         plan_scores, solve_each_draw, solve_plan)
 from mmm_geo.optimize.problem import Problem, build_problem, cells, current_mix, to_decision
@@ -68,10 +69,11 @@ def settings_of(cfg: OptimizeConfig) -> Settings:
                     projection_iter=o.projection_iter, cap=cfg.budget_cap)
 
 
-def spec_of(cfg: OptimizeConfig, model: ModelConfig) -> Spec:
-    """The objective of a config."""
+def spec_of(cfg: OptimizeConfig, model: ModelConfig, n_channel: int) -> Spec:
+    """The objective of a config for a model of ``n_channel`` channels."""
     o = cfg.optimizer
-    return Spec(o.decision, model.saturation.kind, o.objective, o.risk_lambda, o.alpha, o.margin)
+    media = mm.spec(model, n_channel)
+    return Spec(o.decision, media, o.objective, o.risk_lambda, o.alpha, o.margin)
 
 
 def _membership(n_geo: int, n_ch: int, by: str) -> np.ndarray:
@@ -175,7 +177,7 @@ def optimize(problem: Problem, terms: DrawTerms, spec: Spec, settings: Settings,
     scores = ({k: spec.margin * v - spend[k] for k, v in value.items()}
               if spec.objective == "profit" else value)
     grads = np.asarray(cell_gradients(jnp.asarray(recommended, jnp.float32), terms, args.weights,
-                                      spec.kind), float)
+                                      spec.media), float)
     mroi = np.einsum("dgc,gc->dc", grads, channel_split(problem, recommended))
     draw_optima = _draw_optima(problem, terms, spec, settings, recommended, allocation_draws, seed)
     status = {
@@ -276,7 +278,7 @@ def plan_run(run, cfg: OptimizeConfig) -> Result:
     o = cfg.optimizer
     params, ids = draw_params(run.idata.posterior, model, o.draws, o.seed)
     terms = build_terms(params, problem, model)
-    spec, settings = spec_of(cfg, model), settings_of(cfg)
+    spec, settings = spec_of(cfg, model, len(problem.channels)), settings_of(cfg)
     target = None
     if cfg.target is not None:
         limit = cfg.budget if cfg.budget is not None else 10.0 * float(problem.reference.sum())

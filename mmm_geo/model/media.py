@@ -1,0 +1,305 @@
+"""The media model, once: the sites it samples, its response, and counterfactual differences.
+
+Everything that needs the media response calls this module: the model's mean and its lift-test
+likelihood, the analysis (ROI, marginal ROI, contributions, curves, adstock decay), the optimizer and
+its contract test. It is a pair of pure functions over a static :class:`Spec`, in the spirit of an
+Optax ``(init, update)`` pair:
+
+- :func:`sample` draws the media parameters as NumPyro sites (inside the model);
+- :func:`response` maps parameters and scaled exposure ``(..., geo, time, channel)`` to each
+  channel's effect on the scaled KPI, same shape;
+- :func:`counterfactual` is the one definition of a channel's contribution: the total media effect
+  with the recorded inputs minus the total with that channel's exposure multiplied by a factor
+  (0: the contribution; 1.01: minus the marginal return). It stays right when channels interact.
+
+Each channel has its own adstock and saturation form (``mmm_geo.model.forms``), chosen in config
+(``model.adstock``, ``model.saturation``, per channel ``model.channels.<name>``), applied in
+``model.order``. Its size is set by a prior users think in (``model.media_prior``):
+
+- ``roi``: ``ROI_c`` is sampled and the channel's coefficient follows from it and its spend:
+  ``beta_c = ROI_c * spend_c / sum_{g,t} revenue_{g,t} * m_{g,c} * r_{g,t,c}`` over the training
+  window, with ``r`` the unit response and ``m`` the geo multipliers. A small channel's prior
+  contribution is then proportional to its spend, and the sampled ``media_roi`` is the channel's
+  national ROI in the training window exactly.
+- ``mroi``: the same with the marginal return of 1 % more spend in place of the contribution.
+- ``share``: the channel's share of the training window's KPI (revenue).
+- ``effect``: the weekly effect at typical exposure as a share of the mean KPI.
+
+Geo effects: ``effect[g,c] = beta_c * exp(sd_c * z[g,c])`` with ``z ~ Normal(0, 1)`` (non-centred).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, NamedTuple, Tuple
+
+import jax
+import jax.numpy as jnp
+import numpyro
+import numpyro.distributions as dist
+
+from mmm_geo import dims
+from mmm_geo.config import ModelConfig, Prior
+from mmm_geo.errors import ConfigError
+from mmm_geo.model import priors
+from mmm_geo.model.forms import ADSTOCKS, SATURATIONS
+
+Params = Dict[str, jnp.ndarray]
+MARGIN = 0.01
+FILL = 0.5        # parameter value of channels whose form lacks the parameter (finite in every form)
+MEDIA_PRIORS = {"roi": Prior("lognormal", 0.2, 0.9), "mroi": Prior("lognormal", -0.3, 0.9),
+                "share": Prior("lognormal", -3.0, 1.2), "effect": Prior("lognormal", -3.0, 1.0)}
+ORDERS = ("adstock_first", "saturation_first")
+
+
+class Site(NamedTuple):
+    """One shape-parameter site: ``name`` (e.g. ``adstock_alpha``), the form role and parameter,
+    the channel positions it covers and their priors (one per channel, one distribution)."""
+
+    name: str
+    role: str
+    param: str
+    channels: Tuple[int, ...]
+    priors: Tuple[Prior, ...]
+
+
+class Spec(NamedTuple):
+    """The media model of a config, resolved per channel (static: plain Python values)."""
+
+    n_channel: int
+    adstock: Tuple[str, ...]
+    saturation: Tuple[str, ...]
+    max_lag: int
+    normalize: bool
+    order: str
+    sites: Tuple[Site, ...]
+    prior_kind: str
+    media_priors: Tuple[Prior, ...]
+    geo_sd: Prior
+    separable: bool = True       # no channel interactions: a channel's counterfactual is its column
+
+
+def _overrides(cfg: ModelConfig, n_channel: int) -> list:
+    names = list(cfg.channel_names)
+    unknown = sorted(set(cfg.channels) - set(names))
+    if unknown and names:
+        raise ConfigError(f"model.channels: unknown channel(s) {unknown}; the data's channels are "
+                          f"{names}\n  fix: use one of those names")
+    if cfg.channels and not names:
+        raise ConfigError("model.channels needs the data's channel names (model.channel_names); "
+                          "they are filled in by mmm-geo fit")
+    if names and len(names) != n_channel:
+        raise ConfigError(f"model.channel_names has {len(names)} names for {n_channel} channels")
+    return [cfg.channels.get(name) for name in names] if names else [None] * n_channel
+
+
+def _kind(value, registry, key) -> str:
+    if value not in registry:
+        raise ConfigError(f"{key}={value!r} is unknown; use one of {sorted(registry)}")
+    return value
+
+
+def spec(cfg: ModelConfig, n_channel: int) -> Spec:
+    """Resolve the media config for ``n_channel`` channels; ConfigError on unknown names."""
+    over = _overrides(cfg, n_channel)
+    if cfg.order not in ORDERS:
+        raise ConfigError(f"model.order={cfg.order!r} is unknown; use one of {list(ORDERS)}")
+    kind = _kind(cfg.media_prior.kind, MEDIA_PRIORS, "model.media_prior.kind")
+    ad = tuple(_kind((o and o.adstock) or cfg.adstock.kind, ADSTOCKS, "adstock kind") for o in over)
+    sat = tuple(_kind((o and o.saturation) or cfg.saturation.kind, SATURATIONS, "saturation kind")
+                for o in over)
+    sites = []
+    for role, kinds, registry, group in (("adstock", ad, ADSTOCKS, cfg.adstock),
+                                         ("saturation", sat, SATURATIONS, cfg.saturation)):
+        for key in group.priors:
+            if key not in registry[group.kind].priors:
+                raise ConfigError(f"model.{role}.priors.{key}: {group.kind} has no parameter "
+                                  f"{key!r}; its parameters are {list(registry[group.kind].priors)}")
+        params = dict.fromkeys(p for k in kinds for p in registry[k].priors)
+        for param in params:
+            chans = tuple(c for c, k in enumerate(kinds) if param in registry[k].priors)
+            chosen = []
+            for c in chans:
+                default = group.priors.get(param) if kinds[c] == group.kind else None
+                own = over[c].priors.get(param) if over[c] else None
+                chosen.append(own or default or registry[kinds[c]].priors[param])
+            sites.append(Site(f"{role}_{param}", role, param, chans, tuple(chosen)))
+    base = cfg.media_prior.prior or MEDIA_PRIORS[kind]
+    media = tuple((o.priors.get(kind) if o else None) or base for o in over)
+    out = Spec(n_channel, ad, sat, cfg.adstock.max_lag, cfg.adstock.normalize, cfg.order,
+               tuple(sites), kind, media, cfg.priors.media_geo_sd)
+    for site in out.sites:
+        _one_family(site.name, site.priors)
+    _one_family(f"media_{kind}", media)
+    priors.check_prior("media_geo_sd", cfg.priors.media_geo_sd)
+    return out
+
+
+def _one_family(name: str, chosen) -> None:
+    for prior in chosen:
+        priors.check_prior(name, prior)
+    if len({p.dist for p in chosen}) > 1:
+        raise ConfigError(f"{name}: per-channel priors must share one distribution, got "
+                          f"{sorted({p.dist for p in chosen})}\n  fix: change only their a and b")
+
+
+def site_dim(s: Site, sp: Spec) -> str:
+    """The dim of a site's channel axis: ``channel``, or ``<site>_channel`` for a subset."""
+    return dims.CHANNEL if len(s.channels) == sp.n_channel else f"{s.name}_channel"
+
+
+def site_coords(sp: Spec, channel_names) -> Dict[str, list]:
+    """Coords of the subset channel dims of :func:`site_dim`."""
+    names = list(channel_names)
+    return {site_dim(s, sp): [names[c] for c in s.channels] for s in sp.sites
+            if site_dim(s, sp) != dims.CHANNEL}
+
+
+def _vector_prior(chosen) -> Tuple[str, jnp.ndarray, jnp.ndarray]:
+    return (chosen[0].dist, jnp.asarray([p.a for p in chosen]), jnp.asarray([p.b for p in chosen]))
+
+
+def _sample_vector(name: str, chosen, dim: str) -> jnp.ndarray:
+    family, a, b = _vector_prior(chosen)
+    if family == "fixed":
+        return a
+    with numpyro.plate(dim, len(chosen), dim=-1):
+        return numpyro.sample(name, priors.PRIORS[family](a, b))
+
+
+def complete(sp: Spec, samples: Params) -> Params:
+    """Add the fixed shape parameters (no site) to posterior samples (batched or not)."""
+    out = dict(samples)
+    batch = jnp.shape(samples["media_log_effect_geo"])[:-2] if "media_log_effect_geo" in samples else ()
+    for s in sp.sites:
+        if s.name not in out:
+            out[s.name] = jnp.broadcast_to(jnp.asarray([p.a for p in s.priors]), batch + (len(s.channels),))
+    return out
+
+
+def _param(sp: Spec, p: Params, role: str, param: str) -> jnp.ndarray:
+    """A parameter over all channels (``FILL`` where a channel's form lacks it), (..., channel)."""
+    s = next(s for s in sp.sites if s.role == role and s.param == param)
+    value = p[s.name]
+    if len(s.channels) == sp.n_channel:
+        return value
+    full = jnp.full(value.shape[:-1] + (sp.n_channel,), FILL, value.dtype)
+    return full.at[..., jnp.asarray(s.channels)].set(value)
+
+
+def _by_kind(kinds, registry, compute) -> jnp.ndarray:
+    """``compute(kind)`` per distinct kind, each channel taking its own kind's result."""
+    distinct = sorted(set(kinds))
+    out = compute(distinct[0])
+    for k in distinct[1:]:
+        out = jnp.where(jnp.asarray([c == k for c in kinds]), compute(k), out)
+    return out
+
+
+def weights(sp: Spec, p: Params) -> jnp.ndarray:
+    """Carryover weights (lag, channel) of unbatched parameters; sum to 1 if ``normalize``."""
+    def compute(kind):
+        form = ADSTOCKS[kind]
+        return form.fn(sp.max_lag, *(_param(sp, p, "adstock", n) for n in form.priors))
+    w = _by_kind(sp.adstock, ADSTOCKS, compute)
+    return w / w.sum(axis=0) if sp.normalize else w
+
+
+def lag_stack(x: jnp.ndarray, max_lag: int) -> jnp.ndarray:
+    """Lagged copies of ``x`` (..., time, channel) -> (lag, ..., time, channel), zeros before the start."""
+    pads = [(0, 0)] * (x.ndim - 2)
+    return jnp.stack([jnp.pad(x, pads + [(lag, 0), (0, 0)])[..., : x.shape[-2], :]
+                      for lag in range(max_lag)])
+
+
+def carry(sp: Spec, p: Params, x: jnp.ndarray) -> jnp.ndarray:
+    """Adstock of ``x`` (..., time, channel): linear in ``x`` for every form."""
+    return jnp.einsum("l...tc,lc->...tc", lag_stack(x, sp.max_lag), weights(sp, p))
+
+
+def saturate(sp: Spec, p: Params, x: jnp.ndarray) -> jnp.ndarray:
+    """Each channel's saturation curve at ``x`` (..., channel)."""
+    def compute(kind):
+        form = SATURATIONS[kind]
+        return form.fn(x, *(_param(sp, p, "saturation", n) for n in form.priors))
+    return _by_kind(sp.saturation, SATURATIONS, compute)
+
+
+def unit_response(sp: Spec, p: Params, media: jnp.ndarray) -> jnp.ndarray:
+    """Response per unit of media coefficient, (..., geo, time, channel)."""
+    if sp.order == "adstock_first":
+        return saturate(sp, p, carry(sp, p, media))
+    return carry(sp, p, saturate(sp, p, media))
+
+
+def response(sp: Spec, p: Params, media: jnp.ndarray) -> jnp.ndarray:
+    """Each channel's effect on the scaled KPI, (..., geo, time, channel)."""
+    return jnp.exp(p["media_log_effect_geo"])[:, None, :] * unit_response(sp, p, media)
+
+
+def total(sp: Spec, p: Params, media: jnp.ndarray) -> jnp.ndarray:
+    """The whole media effect on the scaled KPI, (..., geo, time)."""
+    return response(sp, p, media).sum(-1)
+
+
+def counterfactual(sp: Spec, p: Params, media: jnp.ndarray, factor: jnp.ndarray) -> jnp.ndarray:
+    """Per channel c, ``total(media) - total(media with channel c times factor[c])``, laid out
+    (..., geo, time, channel). Separable media take one evaluation; otherwise one per channel."""
+    if sp.separable:
+        return response(sp, p, media) - response(sp, p, media * factor)
+
+    def one(c):
+        scaled = media.at[..., c].multiply(factor[c])
+        return total(sp, p, media) - total(sp, p, scaled)
+
+    return jnp.moveaxis(jax.vmap(one)(jnp.arange(sp.n_channel)), 0, -1)
+
+
+def _size_denominator(sp: Spec, p: Params, media, geo_mult, weight) -> jnp.ndarray:
+    """sum_{g,t} weight * m * (what the media prior fixes per unit coefficient), (channel,)."""
+    unit = unit_response(sp, p, media)
+    if sp.prior_kind == "mroi":
+        unit = (unit_response(sp, p, media * (1 + MARGIN)) - unit) / MARGIN
+    return jnp.einsum("gt,gc,gtc->c", weight, geo_mult, unit)
+
+
+def sample(sp: Spec, media: jnp.ndarray, revenue_weight: jnp.ndarray,
+           spend_share: jnp.ndarray) -> Params:
+    """Sample the media sites (inside the model) and derive ``media_log_effect_geo`` (geo, channel).
+
+    Args:
+        sp: the media spec.
+        media: scaled exposure (geo, time, channel).
+        revenue_weight: revenue per unit of scaled KPI in each training cell over the training
+            window's total revenue, (geo, time); zero outside the training window.
+        spend_share: each channel's training-window spend over that total revenue, (channel,).
+    """
+    n_geo = media.shape[0]
+    p = {s.name: _sample_vector(s.name, s.priors, site_dim(s, sp)) for s in sp.sites}
+    size = _sample_vector(f"media_{sp.prior_kind}", sp.media_priors, dims.CHANNEL)
+    log_mult = jnp.zeros((n_geo, sp.n_channel))
+    if n_geo > 1:       # with one geo there is no spread across geos to learn
+        sd = _sample_vector("media_geo_sd", (sp.geo_sd,) * sp.n_channel, dims.CHANNEL)
+        with numpyro.plate(dims.CHANNEL, sp.n_channel, dim=-1), \
+                numpyro.plate(dims.GEO, n_geo, dim=-2):
+            log_mult = sd * numpyro.sample("media_geo_z", dist.Normal(0.0, 1.0))
+    if sp.prior_kind == "effect":
+        log_beta = jnp.log(size)
+    else:
+        target = size * (spend_share if sp.prior_kind in ("roi", "mroi") else 1.0)
+        denom = _size_denominator(sp, p, media, jnp.exp(log_mult), revenue_weight)
+        log_beta = jnp.log(target) - jnp.log(denom)
+    p["media_log_effect_geo"] = numpyro.deterministic("media_log_effect_geo", log_beta + log_mult)
+    return p
+
+
+def lift(sp: Spec, p: Params, media: jnp.ndarray, tests) -> jnp.ndarray:
+    """The model's lift of each lift test (``mmm_geo.data.lift.LiftData``), (lift_test,), scaled:
+    the total media effect with the recorded media minus that with the test's exposure change
+    undone, weighted over the test's measured cells."""
+    base = total(sp, p, media)
+
+    def one(channel, delta, weight):
+        undone = media.at[..., channel].set(jnp.maximum(media[..., channel] - delta, 0.0))
+        return ((base - total(sp, p, undone)) * weight).sum()
+
+    return jax.vmap(one)(tests.channel, tests.delta, tests.weight)
