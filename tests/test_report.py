@@ -152,21 +152,27 @@ def test_report_writes_a_self_contained_html_with_figures_and_tables(report_run)
         assert len(pd.read_csv(out / "tables" / f"{name}.csv")) > 0, name
 
 
-def test_report_renders_in_headless_chromium(report_run, tmp_path):
+def chromium(tmp_path: Path, *args) -> subprocess.CompletedProcess:
+    """Headless Chromium with a fresh profile under ``tmp_path``."""
     assert CHROMIUM.is_file(), "no /usr/bin/chromium: run `bash scripts/install_test_deps.sh`"
-    page = tmp_path / "check.html"
-    html = (report_run / "report" / "report.html").read_text(encoding="utf-8")
-    page.write_text(html.replace("</body>", CHECK_JS + "</body>"), encoding="utf-8")
+    profile = tmp_path / f"profile{len(list(tmp_path.iterdir()))}"
+    return subprocess.run([str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}", *args],
+                          capture_output=True, text=True, timeout=180)
 
-    def chromium(*args):
-        profile = tmp_path / f"profile{len(list(tmp_path.iterdir()))}"
-        return subprocess.run([str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}", *args],
-                              capture_output=True, text=True, timeout=180)
 
-    dom = chromium("--virtual-time-budget=10000", "--dump-dom", page.as_uri())
+def render_check(page: Path, tmp_path: Path) -> dict:
+    """Open ``page`` in headless Chromium: its images (count, broken ones), section ids, height."""
+    probe = tmp_path / "check.html"
+    html = page.read_text(encoding="utf-8")
+    probe.write_text(html.replace("</body>", CHECK_JS + "</body>"), encoding="utf-8")
+    dom = chromium(tmp_path, "--virtual-time-budget=10000", "--dump-dom", probe.as_uri())
     found = re.search(r'<pre id="render-check">(.*?)</pre>', dom.stdout)
     assert found, dom.stderr[-2000:]
-    check = json.loads(found.group(1).replace("&quot;", '"'))
+    return json.loads(found.group(1).replace("&quot;", '"'))
+
+
+def test_report_renders_in_headless_chromium(report_run, tmp_path):
+    check = render_check(report_run / "report" / "report.html", tmp_path)
     assert check["broken"] == [] and check["images"] == len(list((report_run / "report" / "figures").glob("*.png")))
     assert not set(SECTIONS) - set(check["sections"]), set(SECTIONS) - set(check["sections"])
     assert check["height"] > 5000
@@ -174,7 +180,7 @@ def test_report_renders_in_headless_chromium(report_run, tmp_path):
     from PIL import Image
 
     shot = tmp_path / "report.png"
-    chromium("--window-size=1280,1600", "--hide-scrollbars", f"--screenshot={shot}",
+    chromium(tmp_path, "--window-size=1280,1600", "--hide-scrollbars", f"--screenshot={shot}",
              (report_run / "report" / "report.html").as_uri())
     img = np.asarray(Image.open(shot).convert("RGB"), dtype=float)
     assert img.shape == (1600, 1280, 3)

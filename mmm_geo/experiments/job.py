@@ -78,9 +78,11 @@ def _run_locked(cfg: FitConfig, resolved_yaml: str, run_dir: Path, cwd: Path,
         raise RunError(f"{tag}: the fit failed (exit code {code}); last lines of "
                        f"{run_dir / store.LOG}:\n{tail}\n  fix: correct the cause and re-run the "
                        "sweep; completed runs are skipped")
+    from mmm_geo.inference.diagnostics import rhat_text  # arviz, not JAX
+
     conv = metrics.get("convergence", {})
     print(f"{tag}: done in {metrics['time']['total_s']:.0f} s, objective "
-          f"{store.objective(metrics):.4g}, max R-hat {conv.get('max_rhat', float('nan')):.3f}, "
+          f"{store.objective(metrics):.4g}, {rhat_text(conv)}, "
           f"divergences {conv.get('divergences', '?')}", flush=True)
     return store.objective(metrics)
 

@@ -34,13 +34,19 @@ class FitResult(NamedTuple):
 
 
 def chain_method(cfg: InferenceConfig) -> str:
-    """Resolve ``auto``: parallel if each chain can have its own device, else vectorised."""
+    """The method the chains really run with: ``auto`` is parallel if each chain can have its own
+    device, else vectorised; one chain is simply run (``sequential``, whatever was asked); and
+    ``parallel`` with fewer devices than chains is run sequentially (as NumPyro does)."""
     allowed = ("auto", "parallel", "vectorized", "sequential")
     if cfg.chain_method not in allowed:
         raise ConfigError(f"inference.chain_method={cfg.chain_method!r}; use one of {allowed}")
-    if cfg.chain_method != "auto":
-        return cfg.chain_method
-    return "parallel" if jax.local_device_count() >= cfg.chains > 1 else "vectorized"
+    if cfg.chains == 1:
+        return "sequential"
+    if cfg.chain_method == "auto":
+        return "parallel" if jax.local_device_count() >= cfg.chains else "vectorized"
+    if cfg.chain_method == "parallel" and jax.local_device_count() < cfg.chains:
+        return "sequential"
+    return cfg.chain_method
 
 
 def _mcmc(model_cfg: ModelConfig, cfg: InferenceConfig, warmup: int, draws: int, method: str,

@@ -9,6 +9,7 @@ import numpy as np
 from mmm_geo import dims
 from mmm_geo.analysis.accuracy import seasonal_naive
 from mmm_geo.analysis.checks import prior_posterior_table
+from mmm_geo.inference.diagnostics import rhat_text
 from mmm_geo.report import html as H
 from mmm_geo.report import plots, tables
 from mmm_geo.report.analyse import Analysis
@@ -102,7 +103,7 @@ def trust_lines(a: Analysis, metrics: dict) -> str:
     conv = metrics["convergence"]
     ok = metrics.get("converged", False)
     lines = [("Sampling converged" if ok else "<span class='poor'>Sampling has NOT converged</span>")
-             + f": max R-hat {conv['max_rhat']:.3f}, min bulk ESS {conv['min_ess_bulk']:.0f}, "
+             + f": {rhat_text(conv)}, min bulk ESS {conv['min_ess_bulk']:.0f}, "
              f"{conv['divergences']} divergences."]
     hold = a.accuracy.get("holdout")
     if hold:
@@ -146,7 +147,7 @@ def _recovery_line(a: Analysis) -> str:
             f"{H.fmt(a.geo_recovery['coverage'], 'pct')} of geo x channel ROIs covered.")
     if a.recovery_fit is not None:
         conv = a.recovery_fit["convergence"]
-        text += (f" That fit: max R-hat {conv['max_rhat']:.3f}, {conv['divergences']} divergences"
+        text += (f" That fit: {rhat_text(conv)}, {conv['divergences']} divergences"
                  + ("." if a.recovery_fit.get("converged") else
                     " — <span class='poor'>not converged</span>: indicative only; give it more "
                     "draws (recovery_warmup, recovery_draws)."))
@@ -155,8 +156,12 @@ def _recovery_line(a: Analysis) -> str:
 
 def trust_section(a: Analysis, run, figs: Dict[str, bytes], diag) -> str:
     """Convergence table, accuracy vs naive, PPC plots, prior -> posterior, recovery."""
-    parts = [H.section("convergence", "Convergence", H.table(diag.reset_index(), CONV_SPEC,
-                                                             "table-convergence"), 3)]
+    conv = H.table(diag.reset_index(), CONV_SPEC, "table-convergence")
+    if diag["r_hat_max"].isna().all():
+        conv += (f"<p class='note'>{rhat_text(run.metrics['convergence'])}: R-hat compares "
+                 "chains, so convergence is judged on ESS, divergences and E-BFMI only. Fit with "
+                 "<code>inference.chains=2</code> or more for R-hat.</p>")
+    parts = [H.section("convergence", "Convergence", conv, 3)]
     acc = ("<p>The seasonal-naive forecast of a held-out week is the observed KPI 52 weeks "
            "earlier (the last training week when less than a year was trained): a model that "
            "cannot beat it has learnt nothing useful about the future.</p>"
