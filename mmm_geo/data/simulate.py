@@ -1,15 +1,20 @@
 """Simulated multi-geo panels with known truth, and the embedded default dataset.
 
-The generator is written independently of the model code (plain NumPy, the unnormalised Hill
-curve, its own adstock loop), so a bug in ``mmm_geo.model`` cannot hide itself in the truth.
+The generator is written independently of the model code (plain NumPy, the unnormalised curves
+and lag weights of ``mmm_geo.data.sim_forms``), so a bug in ``mmm_geo.model`` cannot hide itself
+in the truth.
 
 Per capita, for geo g, week t and channel c::
 
     kpi_pc[g,t] = base_g * (1 + trend_t + season_t) + sum_k gamma_k z[g,t,k]
-                  + sum_c beta[g,c] * hill(adstock(x[g,.,c]; alpha_c); K_c, s_c) + noise
+                  + sum_c beta[g,c] * sat_c(adstock_c(x[g,.,c])) + noise
 
 with ``x`` the exposure per capita in units of the channel's mean non-zero level, and
-``beta[g,c] = beta_c * exp(sd * eta[g,c])`` log-normal around the channel mean.
+``beta[g,c] = beta_c * exp(sd * eta[g,c])`` log-normal around the channel mean, set so that the
+channel's national ROI is its drawn target. ``family=default``: geometric adstock and the
+``saturation`` curve (Hill with slope 1, or logistic) for every channel, similar channel sizes;
+``family=wide``: forms, sizes and flighting from the wider family of ``mmm_geo.data.sim_wide``
+(drawn from their own random stream, so the default panel is the same with or without it).
 """
 
 from __future__ import annotations
@@ -17,39 +22,46 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 import pandas as pd
 
 from mmm_geo.config import ChannelColumns, DataConfig, SimulationConfig
+from mmm_geo.data.sim_forms import (SATURATIONS, Media, channel_params, check_forms, lag_weights,
+                                    media_effect)
+from mmm_geo.data.sim_wide import YEAR, Wide, channel_classes, draw_wide
+from mmm_geo.errors import ConfigError
 
 CHANNEL_NAMES = ["tv", "search", "social", "display", "radio", "print", "video", "audio",
                  "ooh", "affiliate", "email", "podcast"]
 CONTROL_NAMES = ["price_index", "competitor", "promo", "weather", "macro"]
+FAMILIES = ("default", "wide")
 
 
-def _adstock(x: np.ndarray, alpha: np.ndarray, max_lag: int) -> np.ndarray:
-    """Normalised geometric adstock over axis -2 of (geo, time, channel)."""
-    w = alpha[None, :] ** np.arange(max_lag)[:, None]
-    w = w / w.sum(axis=0)
-    out = np.zeros_like(x)
-    for lag in range(max_lag):
-        out[:, lag:, :] += w[lag] * x[:, : x.shape[1] - lag, :]
-    return out
-
-
-def _response(x: np.ndarray, p: Dict[str, np.ndarray], max_lag: int, kind: str) -> np.ndarray:
-    """Per-capita media effect (geo, time, channel) of scaled exposure ``x``."""
-    a = _adstock(x, p["alpha"], max_lag)
-    if kind == "hill":
-        sat = a ** p["slope"] / (a ** p["slope"] + p["half_saturation"] ** p["slope"])
+def _check(cfg: SimulationConfig) -> None:
+    if cfg.channels > len(CHANNEL_NAMES) or cfg.controls > len(CONTROL_NAMES):
+        raise ConfigError(f"at most {len(CHANNEL_NAMES)} channels and {len(CONTROL_NAMES)} controls")
+    if cfg.family not in FAMILIES:
+        raise ConfigError(f"simulation.family={cfg.family!r} is unknown; use one of "
+                          f"{', '.join(FAMILIES)}")
+    if cfg.family == "wide":
+        check_forms(cfg.adstocks, cfg.saturations)
+        if not (cfg.adstocks and cfg.saturations and cfg.spend_ratio >= 1
+                and 0 <= cfg.class_share <= 1):
+            raise ConfigError("simulation: the wide family needs adstocks and saturations to draw "
+                              "from, spend_ratio >= 1 and 0 <= class_share <= 1")
     else:
-        sat = (1 - np.exp(-p["lam"] * a)) / (1 + np.exp(-p["lam"] * a))
-    return p["beta_geo"][:, None, :] * sat
+        check_forms([], [cfg.saturation])
 
 
-def _spend(rng: np.random.Generator, cfg: SimulationConfig, pop: np.ndarray) -> np.ndarray:
+def _season(weeks: np.ndarray) -> np.ndarray:
+    """The KPI's seasonal cycle (relative to its baseline)."""
+    return 0.08 * np.sin(2 * np.pi * weeks / YEAR) + 0.04 * np.cos(4 * np.pi * weeks / YEAR)
+
+
+def _spend(rng: np.random.Generator, cfg: SimulationConfig, pop: np.ndarray,
+           wide: Optional[Wide]) -> np.ndarray:
     """Spend per geo x week x channel with flighting, geo differences and dark weeks."""
     g, t, c = cfg.geos, cfg.weeks, cfg.channels
     weeks = np.arange(t)
@@ -58,28 +70,44 @@ def _spend(rng: np.random.Generator, cfg: SimulationConfig, pop: np.ndarray) -> 
     national = 1 + 0.4 * np.sin(2 * np.pi * weeks[:, None] / 52.18 + phase)
     national = national * rng.lognormal(0, 0.35, size=(t, c))
     dark = rng.uniform(size=(t, c)) < np.linspace(cfg.dark_min, cfg.dark_max, c)  # paused weeks
+    if wide is not None:       # drawn from its own stream; the draws above keep this one in step
+        level, national, dark = wide.level, wide.national, wide.dark
     national = np.where(dark, 0.0, national)
     geo_factor = rng.lognormal(0, 0.4, size=(g, 1, c))
     noise = rng.lognormal(0, 0.3, size=(g, t, c))
-    return level * national[None] * geo_factor * noise * pop[:, None, None]
+    spend = level * national[None] * geo_factor * noise * pop[:, None, None]
+    if wide is not None:       # channel sizes in exactly the drawn ratios
+        spend = spend * (level * pop.sum() * t / spend.sum(axis=(0, 1)))
+    return spend
 
 
-def simulate(cfg: SimulationConfig = SimulationConfig()) -> Tuple[pd.DataFrame, dict]:
+def simulate(cfg: SimulationConfig = SimulationConfig(),
+             spend_scale: Optional[np.ndarray] = None) -> Tuple[pd.DataFrame, dict]:
     """Generate a long table (one row per geo x week) and its truth (see module docstring).
+
+    Args:
+        cfg: the panel.
+        spend_scale: a counterfactual: multiplies the spend behind the revenue (broadcast to
+            geo x week x channel; e.g. a channel's column at 0 switches it off), with every draw
+            and parameter of the factual panel kept; the table's spend and the truth stay factual.
 
     Returns:
         The table, with columns geo, week, revenue, population, ``<channel>_spend``,
-        ``<channel>_impressions`` and the controls; and a dict with the true parameters and the true
-        ROI, marginal ROI and contribution per channel, nationally and per geo.
+        ``<channel>_impressions`` and the controls; and a dict with the true ROI, marginal ROI and
+        contribution per channel, nationally and per geo (``national``, ``geo``), the parameters
+        (``params``, arrays over channels), each channel's forms, own parameters and descriptors
+        (``channels``) and class labels (``classes``, see ``mmm_geo.data.sim_wide.CLASSES``).
     """
-    if cfg.channels > len(CHANNEL_NAMES) or cfg.controls > len(CONTROL_NAMES):
-        raise ValueError(f"at most {len(CHANNEL_NAMES)} channels and {len(CONTROL_NAMES)} controls")
+    _check(cfg)
     rng = np.random.default_rng(cfg.seed)
     g, t, c, k = cfg.geos, cfg.weeks, cfg.channels, cfg.controls
     geos = [f"geo_{i:02d}" for i in range(g)]
     channels, controls = CHANNEL_NAMES[:c], CONTROL_NAMES[:k]
+    weeks = np.arange(t)
+    season = _season(weeks)
+    wide = draw_wide(cfg, season) if cfg.family == "wide" else None
     pop = np.round(np.exp(rng.uniform(np.log(2e5), np.log(5e6), size=g)))
-    spend = _spend(rng, cfg, pop)
+    spend = _spend(rng, cfg, pop, wide)
     cost_per_imp = rng.uniform(0.004, 0.02, size=c)
     impressions = np.round(spend / cost_per_imp)
     x_pc = impressions / pop[:, None, None]
@@ -93,22 +121,28 @@ def simulate(cfg: SimulationConfig = SimulationConfig()) -> Tuple[pd.DataFrame, 
         "lam": rng.uniform(0.8, 2.5, size=c),
         "roi_target": rng.uniform(0.6, 3.5, size=c),
     }
+    adstocks, saturations = (wide.adstock, wide.saturation) if wide else (["geometric"] * c,
+                                                                          [cfg.saturation] * c)
+    missing = {n for s in saturations for n in SATURATIONS[s]} - set(params)
+    if wide or missing:        # the wide family's parameters (default: of curves beyond logistic)
+        extra = (wide or draw_wide(cfg, season)).params
+        params.update({n: v for n, v in extra.items() if wide or n in missing})
     base = 10.0 * rng.lognormal(0, 0.25, size=g)                 # $ per capita per week
-    weeks = np.arange(t)
     trend = 0.1 * weeks / 52.18
-    season = 0.08 * np.sin(2 * np.pi * weeks / 52.18) + 0.04 * np.cos(4 * np.pi * weeks / 52.18)
     z = rng.normal(size=(g, t, k)) + 0.5 * rng.normal(size=(1, t, k))
     gamma = rng.normal(0, 0.4, size=k)
 
     # Choose beta_c so that the national ROI of channel c equals roi_target_c.
-    unit = dict(params, beta_geo=np.ones((g, c)))
+    media = Media(adstocks, saturations, params, lag_weights(adstocks, params, cfg.max_lag),
+                  np.ones((g, c)))
     eta = rng.normal(size=(g, c))
     geo_mult = np.exp(cfg.media_geo_sd * eta)
-    sat_pop = _response(x, unit, cfg.max_lag, cfg.saturation) * geo_mult[:, None, :] * pop[:, None, None]
+    sat_pop = media_effect(x, media) * geo_mult[:, None, :] * pop[:, None, None]
     params["beta"] = params["roi_target"] * spend.sum(axis=(0, 1)) / sat_pop.sum(axis=(0, 1))
     params["beta_geo"] = params["beta"] * geo_mult
+    media = media._replace(beta_geo=params["beta_geo"])
 
-    media_pc = _response(x, params, cfg.max_lag, cfg.saturation)
+    media_pc = media_effect(x if spend_scale is None else x * spend_scale, media)
     base_pc = base[:, None] * (1 + trend + season)[None, :] + z @ gamma
     noise = rng.normal(0, cfg.noise * base.mean(), size=(g, t))
     revenue = (base_pc + media_pc.sum(-1) + noise) * pop[:, None]
@@ -120,18 +154,49 @@ def simulate(cfg: SimulationConfig = SimulationConfig()) -> Tuple[pd.DataFrame, 
         frame[f"{name}_impressions"] = impressions[..., j].ravel()
     for j, name in enumerate(controls):
         frame[name] = z[..., j].ravel()
-    truth = _truth(x, spend, pop, params, cfg, geos, channels)
+    truth = _truth(x, spend, pop, media, geos, channels)
     if cfg.lift_tests:
-        truth["lift_tests"] = _lift_tests(x, pop, params, cfg, geos, channels, frame["week"][:t])
+        truth["lift_tests"] = _lift_tests(x, pop, media, cfg, geos, channels, frame["week"][:t])
     truth["params"] = {key: np.asarray(val).tolist() for key, val in params.items()}
-    truth["params"].update(base=base.tolist(), gamma=gamma.tolist(), noise_sd=cfg.noise * float(base.mean()))
+    truth["params"].update(base=base.tolist(), gamma=gamma.tolist(), noise_sd=cfg.noise * float(base.mean()),
+                           lag_weights=media.weights.tolist(), cost_per_impression=cost_per_imp.tolist(),
+                           media_unit=media_unit.tolist(), population=pop.tolist())
+    roi = np.array([truth["national"][ch]["roi"] for ch in channels])
+    described = channel_classes(spend, season, media, roi, channels)
+    truth["family"], truth["max_lag"] = cfg.family, cfg.max_lag
+    truth["channels"] = {ch: {**channel_params(media, j),
+                              **{key: v for key, v in described[ch].items() if key != "classes"}}
+                         for j, ch in enumerate(channels)}
+    truth["classes"] = {ch: described[ch]["classes"] for ch in channels}
     return pd.DataFrame(frame), truth
 
 
-def _truth(x, spend, pop, params, cfg, geos, channels) -> dict:
+def _revenue(x: np.ndarray, media: Media, pop: np.ndarray) -> np.ndarray:
+    """True incremental revenue (geo, time, channel) of scaled exposure ``x``."""
+    return media_effect(x, media) * pop[:, None, None]
+
+
+def true_revenue(spend: np.ndarray, truth: dict) -> np.ndarray:
+    """The TRUE incremental revenue (geo, time, channel) of any spend (geo, time, channel) of a
+    simulated panel's geos and channels, from its truth dict (``simulate``'s, or ``truth.json``).
+
+    The same response as the truth's contributions (``_truth``), on the exposure the spend buys at
+    the panel's cost per impression (the table's impressions are rounded to whole numbers, a
+    relative difference below 1e-6). The panel starts from zero: spend before its first week
+    does not carry over.
+    """
+    p = {key: np.asarray(v, float) for key, v in truth["params"].items()}
+    chans = truth["channels"].values()
+    media = Media([ch["adstock"] for ch in chans], [ch["saturation"] for ch in chans], p,
+                  p["lag_weights"], p["beta_geo"])
+    pop = p["population"]
+    return _revenue(spend / p["cost_per_impression"] / pop[:, None, None] / p["media_unit"], media, pop)
+
+
+def _truth(x, spend, pop, media: Media, geos, channels) -> dict:
     """True contribution, ROI and marginal ROI (1 % more spend everywhere), nationally and per geo."""
-    resp = _response(x, params, cfg.max_lag, cfg.saturation) * pop[:, None, None]
-    up = _response(x * 1.01, params, cfg.max_lag, cfg.saturation) * pop[:, None, None]
+    resp = _revenue(x, media, pop)
+    up = _revenue(x * 1.01, media, pop)
     contrib, marginal, cost = resp.sum(axis=1), (up - resp).sum(axis=1), spend.sum(axis=1)
 
     def block(cg, mg, sg):
@@ -145,12 +210,12 @@ def _truth(x, spend, pop, params, cfg, geos, channels) -> dict:
     }
 
 
-def _lift_tests(x, pop, params, cfg: SimulationConfig, geos, channels, weeks) -> list:
+def _lift_tests(x, pop, media: Media, cfg: SimulationConfig, geos, channels, weeks) -> list:
     """Geo experiments: channel ``i % channels`` on in ``lift_geos`` random geos for ``lift_weeks``
     weeks against off, measured until its carryover has ended (``max_lag - 1`` more weeks); the
     true lift over those cells, measured with noise ``lift_se`` x truth."""
     rng = np.random.default_rng([cfg.seed, 1])        # its own stream: the panel is unchanged
-    resp = _response(x, params, cfg.max_lag, cfg.saturation)
+    resp = media_effect(x, media)
     cool, rows = cfg.max_lag - 1, []
     while len(rows) < cfg.lift_tests:
         j = len(rows) % len(channels)
@@ -160,7 +225,7 @@ def _lift_tests(x, pop, params, cfg: SimulationConfig, geos, channels, weeks) ->
             continue
         off = x.copy()
         off[geo, spent[None, :], j] = 0.0
-        diff = (resp - _response(off, params, cfg.max_lag, cfg.saturation))[..., j] * pop[:, None]
+        diff = (resp - media_effect(off, media))[..., j] * pop[:, None]
         true = float(diff[geo, np.arange(spent[0], spent[-1] + cool + 1)[None, :]].sum())
         se = cfg.lift_se * abs(true)
         rows.append({"channel": channels[j], "geo": "|".join(geos[g] for g in sorted(geo[:, 0])),
