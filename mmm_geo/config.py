@@ -30,6 +30,16 @@ class Prior:
 
 
 @dataclass
+class PriorEntry:
+    """A :class:`Prior` as a value of a ``Dict[str, ...]`` config field (form parameters, per-channel
+    overrides): the same fields, not frozen for the reason given at :class:`ChannelColumns`."""
+
+    dist: str = "normal"
+    a: float = 0.0
+    b: float = 1.0
+
+
+@dataclass
 class ChannelColumns:
     """Columns of one paid channel: spend (user currency) and optional exposure (impressions, clicks).
 
@@ -72,7 +82,7 @@ class AdstockConfig:
     kind: str = "geometric"
     max_lag: int = 8
     normalize: bool = True
-    priors: Dict[str, Prior] = field(default_factory=dict)
+    priors: Dict[str, PriorEntry] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -84,7 +94,7 @@ class SaturationConfig:
     fixes one at ``v``."""
 
     kind: str = "hill"
-    priors: Dict[str, Prior] = field(default_factory=dict)
+    priors: Dict[str, PriorEntry] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -110,7 +120,7 @@ class ChannelModel:
 
     adstock: Optional[str] = None
     saturation: Optional[str] = None
-    priors: Dict[str, Prior] = field(default_factory=dict)
+    priors: Dict[str, PriorEntry] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

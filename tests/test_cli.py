@@ -56,9 +56,9 @@ def test_saturation_is_a_config_group_with_the_dotted_syntax():
     from mmm_geo.cli import group_overrides
 
     assert group_overrides(["model.saturation=hill,logistic", "model.adstock.max_lag=4,8",
-                            "model.saturation.kind=hill", "model.saturation=tanh"]) == [
+                            "model.saturation.kind=hill", "model.saturation=cubic"]) == [
         "model/saturation=hill,logistic", "model.adstock.max_lag=4,8",
-        "model.saturation.kind=hill", "model.saturation=tanh"]
+        "model.saturation.kind=hill", "model.saturation=cubic"]
     proc = _cli("fit", "model.saturation=logistic", "--cfg", "job", cwd=Path(__file__).parent)
     assert proc.returncode == 0, proc.stderr
     assert "kind: logistic" in proc.stdout and "lam:" in proc.stdout

@@ -49,13 +49,13 @@ def test_components_sum_to_the_likelihood_mean(arrays):
     cfg = ModelConfig()
     tr = _trace(arrays, cfg)
     params = {k: v["value"] for k, v in tr.items() if v["type"] in ("sample", "deterministic")}
-    params["slope"] = jnp.ones(arrays.media.shape[-1])
     parts = components(params, arrays, cfg)
     np.testing.assert_allclose(mean(parts), tr["y"]["fn"].mean, rtol=1e-5)
     assert parts["media"].shape == arrays.media.shape
 
 
-@pytest.mark.parametrize("field,value", [("likelihood", "poisson"), ("baseline", "log")])
+@pytest.mark.parametrize("field,value", [("likelihood", "gamma"), ("baseline", "log"),
+                                         ("order", "both")])
 def test_unknown_choices_are_config_errors(field, value):
     with pytest.raises(ConfigError, match=field):
         check_config(dataclasses.replace(ModelConfig(), **{field: value}))
@@ -63,7 +63,7 @@ def test_unknown_choices_are_config_errors(field, value):
 
 def test_unknown_saturation_and_prior_are_config_errors():
     with pytest.raises(ConfigError, match="saturation"):
-        check_config(ModelConfig(saturation=SaturationConfig(kind="tanh")))
+        check_config(ModelConfig(saturation=SaturationConfig(kind="cubic")))
     bad = dataclasses.replace(ModelConfig().priors, sigma=dataclasses.replace(ModelConfig().priors.sigma, dist="cauchy"))
     with pytest.raises(ConfigError, match="cauchy"):
         check_config(ModelConfig(priors=bad))

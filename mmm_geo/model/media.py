@@ -121,10 +121,10 @@ def spec(cfg: ModelConfig, n_channel: int) -> Spec:
             for c in chans:
                 default = group.priors.get(param) if kinds[c] == group.kind else None
                 own = over[c].priors.get(param) if over[c] else None
-                chosen.append(own or default or registry[kinds[c]].priors[param])
+                chosen.append(_frozen(own or default or registry[kinds[c]].priors[param]))
             sites.append(Site(f"{role}_{param}", role, param, chans, tuple(chosen)))
     base = cfg.media_prior.prior or MEDIA_PRIORS[kind]
-    media = tuple((o.priors.get(kind) if o else None) or base for o in over)
+    media = tuple(_frozen((o.priors.get(kind) if o else None) or base) for o in over)
     out = Spec(n_channel, ad, sat, cfg.adstock.max_lag, cfg.adstock.normalize, cfg.order,
                tuple(sites), kind, media, cfg.priors.media_geo_sd)
     for site in out.sites:
@@ -132,6 +132,11 @@ def spec(cfg: ModelConfig, n_channel: int) -> Spec:
     _one_family(f"media_{kind}", media)
     priors.check_prior("media_geo_sd", cfg.priors.media_geo_sd)
     return out
+
+
+def _frozen(prior) -> Prior:
+    """A hashable :class:`Prior` of a config prior entry."""
+    return Prior(prior.dist, float(prior.a), float(prior.b))
 
 
 def _one_family(name: str, chosen) -> None:
@@ -288,7 +293,8 @@ def sample(sp: Spec, media: jnp.ndarray, revenue_weight: jnp.ndarray,
         target = size * (spend_share if sp.prior_kind in ("roi", "mroi") else 1.0)
         denom = _size_denominator(sp, p, media, jnp.exp(log_mult), revenue_weight)
         log_beta = jnp.log(target) - jnp.log(denom)
-    p["media_log_effect_geo"] = numpyro.deterministic("media_log_effect_geo", log_beta + log_mult)
+    with numpyro.plate(dims.CHANNEL, sp.n_channel, dim=-1), numpyro.plate(dims.GEO, n_geo, dim=-2):
+        p["media_log_effect_geo"] = numpyro.deterministic("media_log_effect_geo", log_beta + log_mult)
     return p
 
 
