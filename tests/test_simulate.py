@@ -1,9 +1,11 @@
 """The simulator: the default panel is unchanged, the wide family has the properties it promises,
-the truth is the panel's (brute force), the forms are hand-checked.
+the truth is the panel's (brute force), the forms are hand-checked; (slow) the coverage battery's
+pipeline end to end on one small panel.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import subprocess
@@ -276,3 +278,33 @@ def test_saturation_curves_by_hand():
     media = Media(["geometric"] * 6, kinds, {**p, "alpha": np.zeros(6)}, lag_weights(["geometric"] * 6,
                   {"alpha": np.zeros(6)}, 3), np.full((1, 6), 2.0))
     np.testing.assert_allclose(media_effect(a[None], media)[0], 2 * got, rtol=1e-12)
+
+
+# ---------------------------------------------------------------- slow: the battery's pipeline
+
+@pytest.mark.slow
+def test_coverage_battery_pipeline(tmp_path, capsys):
+    """One small wide panel through scripts/coverage.py with short chains: the fit, the interval
+    coverage, the optimizer re-plan judged under the truth, the CSVs, the resume and the table."""
+    spec = importlib.util.spec_from_file_location("coverage_script", ROOT / "scripts" / "coverage.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    argv = ["--panels", "1", "--quick", "--geos", "4", "--weeks", "78", "--channels", "4",
+            "--window", "26", "--out", str(tmp_path)]
+    assert script.main(argv) == 0
+    panels, chans = pd.read_csv(tmp_path / "panels.csv"), pd.read_csv(tmp_path / "channels.csv")
+    assert list(panels["status"]) == ["ok"], panels["error"].tolist()
+    assert len(chans) == 8 and set(chans["metric"]) == {"roi", "mroi"}
+    table = script.class_table(chans)
+    cover = table[["roi_in50", "roi_in90", "mroi_in50", "mroi_in90"]].to_numpy(float)
+    assert np.all((cover[~np.isnan(cover)] >= 0) & (cover[~np.isnan(cover)] <= 1))
+    assert np.all(table["roi_in90"].dropna() >= table["roi_in50"].dropna() - 1e-12)
+    row = panels.iloc[0]
+    assert np.isfinite(row["capture"]) and row["capture"] <= 1 + 1e-6
+    assert row["true_optimum"] >= row["true_recommended"] - 1e-6 * abs(row["true_optimum"])
+    assert np.isfinite(row["max_rhat"]) and row["divergences"] >= 0
+    capsys.readouterr()
+    assert script.main(argv) == 0                              # resumes: nothing left to fit
+    printed = capsys.readouterr().out
+    assert "1 panels done, 0 to fit" in printed and "| all |" in printed
+    assert (tmp_path / "summary.md").read_text().strip() in printed
