@@ -121,6 +121,7 @@ def markdown(frame: pd.DataFrame) -> str:
 
 def summary(out: Path, setting: str) -> str:
     panels, chans = _read(out / PANELS), _read(out / CHANNELS)
+    panels = panels.sort_values("seed") if len(panels) else panels
     lines = [f"Coverage battery ({setting}): {len(panels)} panels, "
              f"{int((panels['status'] == 'ok').sum()) if len(panels) else 0} finished", ""]
     if len(chans):

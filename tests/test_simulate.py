@@ -280,15 +280,33 @@ def test_saturation_curves_by_hand():
     np.testing.assert_allclose(media_effect(a[None], media)[0], 2 * got, rtol=1e-12)
 
 
-# ---------------------------------------------------------------- slow: the battery's pipeline
+# ---------------------------------------------------------------- the battery's pipeline
+
+def _script():
+    spec = importlib.util.spec_from_file_location("coverage_script", ROOT / "scripts" / "coverage.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
+
+
+def test_a_failed_panel_is_recorded_and_the_battery_goes_on(tmp_path):
+    script = _script()
+    rows, panel = script.evaluate_panel(script.panel_config(0, channels=13), tmp_path / "p0")
+    assert rows.empty and panel["status"] == "error" and "at most 12 channels" in panel["error"]
+    script.record(tmp_path, "s", rows, panel)
+    text = script.summary(tmp_path, "s")
+    assert "| 0 | error |" in text and "1 panels, 0 finished" in text
+    assert len(script.load_done(tmp_path, "s", retry_failed=True)) == 0       # retried next time
+    with pytest.raises(SystemExit, match="other settings"):
+        script.record(tmp_path, "s", rows, panel)
+        script.load_done(tmp_path, "other", retry_failed=False)
+
 
 @pytest.mark.slow
 def test_coverage_battery_pipeline(tmp_path, capsys):
     """One small wide panel through scripts/coverage.py with short chains: the fit, the interval
     coverage, the optimizer re-plan judged under the truth, the CSVs, the resume and the table."""
-    spec = importlib.util.spec_from_file_location("coverage_script", ROOT / "scripts" / "coverage.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = _script()
     argv = ["--panels", "1", "--quick", "--geos", "4", "--weeks", "78", "--channels", "4",
             "--window", "26", "--out", str(tmp_path)]
     assert script.main(argv) == 0
