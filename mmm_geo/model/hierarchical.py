@@ -180,8 +180,8 @@ def _sample_params(data: ModelData, cfg: ModelConfig) -> Params:
             with numpyro.plate(dims.GEO, n_geo, dim=-2):
                 p["control_geo"] = numpyro.sample(
                     "control_geo", dist.Normal(p["control_coef"], p["control_geo_sd"]))
-    sp = mm.spec(cfg, n_channel)
-    p.update(mm.sample(sp, data.media, data.revenue_weight, data.spend_share))
+    media, unit = mm.sample(mm.spec(cfg, n_channel), data.media, data.revenue_weight, data.spend_share)
+    p.update(media, media_unit=unit)
     if cfg.sigma_per_geo:
         with numpyro.plate(dims.GEO, n_geo, dim=-1):
             p["sigma"] = priors.sample("sigma", pr.sigma, (n_geo,))
@@ -216,7 +216,7 @@ def _sample_baseline(p: Params, media: jnp.ndarray, data: ModelData, cfg: ModelC
 def _model(data: ModelData, cfg: ModelConfig, y: Optional[jnp.ndarray]) -> None:
     p = _sample_params(data, cfg)
     sp = mm.spec(cfg, data.media.shape[-1])
-    media = mm.response(sp, p, data.media)
+    media = mm.scale(p, p.pop("media_unit"))
     p["baseline"] = _sample_baseline(p, media, data, cfg)
     mu = mean(components(p, data, cfg, media))
     sigma = p["sigma"][:, None] if cfg.sigma_per_geo else p["sigma"]

@@ -236,9 +236,14 @@ def unit_response(sp: Spec, p: Params, media: jnp.ndarray) -> jnp.ndarray:
     return carry(sp, p, saturate(sp, p, media))
 
 
+def scale(p: Params, unit: jnp.ndarray) -> jnp.ndarray:
+    """Unit responses (geo, time, channel) times each geo and channel's media coefficient."""
+    return jnp.exp(p["media_log_effect_geo"])[:, None, :] * unit
+
+
 def response(sp: Spec, p: Params, media: jnp.ndarray) -> jnp.ndarray:
     """Each channel's effect on the scaled KPI, (..., geo, time, channel)."""
-    return jnp.exp(p["media_log_effect_geo"])[:, None, :] * unit_response(sp, p, media)
+    return scale(p, unit_response(sp, p, media))
 
 
 def total(sp: Spec, p: Params, media: jnp.ndarray) -> jnp.ndarray:
@@ -259,17 +264,19 @@ def counterfactual(sp: Spec, p: Params, media: jnp.ndarray, factor: jnp.ndarray)
     return jnp.moveaxis(jax.vmap(one)(jnp.arange(sp.n_channel)), 0, -1)
 
 
-def _size_denominator(sp: Spec, p: Params, media, geo_mult, weight) -> jnp.ndarray:
+def _size_denominator(sp: Spec, p: Params, media, unit, geo_mult, weight) -> jnp.ndarray:
     """sum_{g,t} weight * m * (what the media prior fixes per unit coefficient), (channel,)."""
-    unit = unit_response(sp, p, media)
     if sp.prior_kind == "mroi":
         unit = (unit_response(sp, p, media * (1 + MARGIN)) - unit) / MARGIN
     return jnp.einsum("gt,gc,gtc->c", weight, geo_mult, unit)
 
 
 def sample(sp: Spec, media: jnp.ndarray, revenue_weight: jnp.ndarray,
-           spend_share: jnp.ndarray) -> Params:
+           spend_share: jnp.ndarray) -> Tuple[Params, jnp.ndarray]:
     """Sample the media sites (inside the model) and derive ``media_log_effect_geo`` (geo, channel).
+
+    Returns the parameters and the unit response of ``media`` (geo, time, channel), so the model
+    scales it (:func:`scale`) instead of computing the response twice.
 
     Args:
         sp: the media spec.
@@ -280,6 +287,7 @@ def sample(sp: Spec, media: jnp.ndarray, revenue_weight: jnp.ndarray,
     """
     n_geo = media.shape[0]
     p = {s.name: _sample_vector(s.name, s.priors, site_dim(s, sp)) for s in sp.sites}
+    unit = unit_response(sp, p, media)
     size = _sample_vector(f"media_{sp.prior_kind}", sp.media_priors, dims.CHANNEL)
     log_mult = jnp.zeros((n_geo, sp.n_channel))
     if n_geo > 1:       # with one geo there is no spread across geos to learn
@@ -291,11 +299,11 @@ def sample(sp: Spec, media: jnp.ndarray, revenue_weight: jnp.ndarray,
         log_beta = jnp.log(size)
     else:
         target = size * (spend_share if sp.prior_kind in ("roi", "mroi") else 1.0)
-        denom = _size_denominator(sp, p, media, jnp.exp(log_mult), revenue_weight)
+        denom = _size_denominator(sp, p, media, unit, jnp.exp(log_mult), revenue_weight)
         log_beta = jnp.log(target) - jnp.log(denom)
     with numpyro.plate(dims.CHANNEL, sp.n_channel, dim=-1), numpyro.plate(dims.GEO, n_geo, dim=-2):
         p["media_log_effect_geo"] = numpyro.deterministic("media_log_effect_geo", log_beta + log_mult)
-    return p
+    return p, unit
 
 
 def lift(sp: Spec, p: Params, media: jnp.ndarray, tests) -> jnp.ndarray:
