@@ -210,6 +210,13 @@ class SimulationConfig:
     weak, always-on, seasonally flighted and long-carryover channels each with probability
     ``class_share``; ``saturation`` is then unused; use ``max_lag=13`` for the long lags). The
     default panel is the same whatever the wide-family fields say.
+
+    ``adstock`` (default family): every channel's lag form (geometric, delayed, weibull,
+    weibull_cdf, binomial; the non-geometric ones' parameters from their own random stream).
+    ``kpi_noise``: normal (``noise`` x the mean baseline), student_t (4 degrees of freedom, same
+    scale), lognormal (multiplicative, log-sd ``noise``), or the count KPIs poisson and negbinomial
+    (concentration 50): the KPI is then ``conversions`` with a mean of about ``count_mean`` per
+    geo-week, at a ``revenue_per_conversion`` that turns it back into revenue.
     """
 
     geos: int = 10
@@ -222,6 +229,9 @@ class SimulationConfig:
     media_geo_sd: float = 0.25
     max_lag: int = 8
     saturation: str = "hill"
+    adstock: str = "geometric"
+    kpi_noise: str = "normal"
+    count_mean: float = 300.0
     dark_min: float = 0.1
     dark_max: float = 0.25
     lift_tests: int = 0

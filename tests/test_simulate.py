@@ -234,7 +234,7 @@ def test_write_simulation_and_cli_make_wide_panels(tmp_path):
 
 
 @pytest.mark.parametrize("kw,match", [({"family": "narrow"}, "family='narrow' is unknown"),
-                                      ({"family": "wide", "adstocks": ["binomial"]}, "adstock 'binomial'"),
+                                      ({"family": "wide", "adstocks": ["cubic"]}, "adstock 'cubic'"),
                                       ({"saturation": "gompertz"}, "saturation 'gompertz'"),
                                       ({"family": "wide", "spend_ratio": 0.5}, "spend_ratio >= 1")])
 def test_bad_simulation_options_are_config_errors(kw, match):

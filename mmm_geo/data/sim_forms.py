@@ -10,7 +10,9 @@ Adstock: per channel, lag weights ``w_0 .. w_{L-1}`` normalised to sum to 1, and
 - ``geometric`` (alpha): ``w_l ~ alpha^l``;
 - ``delayed`` (alpha, peak): ``w_l ~ alpha^((l - peak)^2)``, a bell peaking at lag ``peak``;
 - ``weibull`` (shape, scale): ``w_l ~`` the Weibull density at ``l + 1`` (shape < 1 decays from
-  lag 0, shape > 1 peaks later).
+  lag 0, shape > 1 peaks later);
+- ``weibull_cdf`` (shape, scale): ``w_l ~ exp(-(l / scale)^shape)``, the Weibull survival;
+- ``binomial`` (alpha): ``w_l ~ (1 - l / L)^(1 / alpha - 1)`` over the window of L lags.
 
 Saturation of the adstocked exposure ``a``:
 
@@ -31,7 +33,8 @@ import numpy as np
 from mmm_geo.errors import ConfigError
 
 ADSTOCKS: Dict[str, tuple] = {"geometric": ("alpha",), "delayed": ("alpha", "peak"),
-                              "weibull": ("shape", "scale")}
+                              "weibull": ("shape", "scale"), "weibull_cdf": ("shape", "scale"),
+                              "binomial": ("alpha",)}
 SATURATIONS: Dict[str, tuple] = {
     "hill": ("half_saturation", "slope"), "hill_offset": ("half_saturation", "slope", "offset"),
     "michaelis_menten": ("half_saturation",), "logistic": ("lam",), "tanh": ("half_saturation",),
@@ -82,6 +85,10 @@ def _raw_lags(kind: str, p: Dict[str, np.ndarray], lags: np.ndarray) -> np.ndarr
         return p["alpha"] ** lags
     if kind == "delayed":
         return p["alpha"] ** ((lags - p["peak"]) ** 2)
+    if kind == "weibull_cdf":
+        return np.exp(-(lags / p["scale"]) ** p["shape"])
+    if kind == "binomial":
+        return (1.0 - lags / len(lags)) ** (1.0 / p["alpha"] - 1.0)
     y = (lags + 1.0) / p["scale"]
     return y ** (p["shape"] - 1.0) * np.exp(-y ** p["shape"])
 

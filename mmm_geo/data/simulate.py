@@ -37,6 +37,12 @@ CHANNEL_NAMES = ["tv", "search", "social", "display", "radio", "print", "video",
                  "ooh", "affiliate", "email", "podcast"]
 CONTROL_NAMES = ["price_index", "competitor", "promo", "weather", "macro"]
 FAMILIES = ("default", "wide")
+KPI_NOISE = ("normal", "student_t", "lognormal", "poisson", "negbinomial")
+COUNTS = ("poisson", "negbinomial")
+ADSTOCK_DRAWS = {"delayed": {"alpha": (0.3, 0.7), "peak": (1.0, 3.0)},   # default family, non-geometric
+                 "weibull": {"shape": (1.5, 3.0), "scale": (2.0, 4.0)},
+                 "weibull_cdf": {"shape": (0.7, 2.0), "scale": (1.5, 4.0)},
+                 "binomial": {"alpha": (0.2, 0.6)}}
 
 
 def _check(cfg: SimulationConfig) -> None:
@@ -52,7 +58,10 @@ def _check(cfg: SimulationConfig) -> None:
             raise ConfigError("simulation: the wide family needs adstocks and saturations to draw "
                               "from, spend_ratio >= 1 and 0 <= class_share <= 1")
     else:
-        check_forms([], [cfg.saturation])
+        check_forms([cfg.adstock], [cfg.saturation])
+    if cfg.kpi_noise not in KPI_NOISE:
+        raise ConfigError(f"simulation.kpi_noise={cfg.kpi_noise!r} is unknown; use one of "
+                          f"{', '.join(KPI_NOISE)}")
 
 
 def _season(weeks: np.ndarray) -> np.ndarray:
@@ -121,8 +130,11 @@ def simulate(cfg: SimulationConfig = SimulationConfig(),
         "lam": rng.uniform(0.8, 2.5, size=c),
         "roi_target": rng.uniform(0.6, 3.5, size=c),
     }
-    adstocks, saturations = (wide.adstock, wide.saturation) if wide else (["geometric"] * c,
+    adstocks, saturations = (wide.adstock, wide.saturation) if wide else ([cfg.adstock] * c,
                                                                           [cfg.saturation] * c)
+    if not wide and cfg.adstock != "geometric":     # its own stream: the other draws are unchanged
+        own = np.random.default_rng([cfg.seed, 3])
+        params.update({n: own.uniform(lo, hi, size=c) for n, (lo, hi) in ADSTOCK_DRAWS[cfg.adstock].items()})
     missing = {n for s in saturations for n in SATURATIONS[s]} - set(params)
     if wide or missing:        # the wide family's parameters (default: of curves beyond logistic)
         extra = (wide or draw_wide(cfg, season)).params
@@ -145,10 +157,9 @@ def simulate(cfg: SimulationConfig = SimulationConfig(),
     media_pc = media_effect(x if spend_scale is None else x * spend_scale, media)
     base_pc = base[:, None] * (1 + trend + season)[None, :] + z @ gamma
     noise = rng.normal(0, cfg.noise * base.mean(), size=(g, t))
-    revenue = (base_pc + media_pc.sum(-1) + noise) * pop[:, None]
-
+    mean_pc = base_pc + media_pc.sum(-1)
     frame = {"geo": np.repeat(geos, t), "week": np.tile(pd.date_range(cfg.start, periods=t, freq="7D"), g),
-             "revenue": revenue.ravel(), "population": np.repeat(pop, t)}
+             **_kpi(mean_pc, noise, pop, cfg), "population": np.repeat(pop, t)}
     for j, name in enumerate(channels):
         frame[f"{name}_spend"] = spend[..., j].ravel()
         frame[f"{name}_impressions"] = impressions[..., j].ravel()
@@ -169,6 +180,24 @@ def simulate(cfg: SimulationConfig = SimulationConfig(),
                          for j, ch in enumerate(channels)}
     truth["classes"] = {ch: described[ch]["classes"] for ch in channels}
     return pd.DataFrame(frame), truth
+
+
+def _kpi(mean_pc: np.ndarray, noise: np.ndarray, pop: np.ndarray, cfg: SimulationConfig) -> dict:
+    """The KPI columns around the per-capita mean revenue (geo, time), by ``cfg.kpi_noise``:
+    ``revenue``, or ``conversions`` and ``revenue_per_conversion`` for the count KPIs."""
+    if cfg.kpi_noise == "normal":
+        return {"revenue": ((mean_pc + noise) * pop[:, None]).ravel()}
+    rng = np.random.default_rng([cfg.seed, 4])
+    mean = mean_pc * pop[:, None]
+    if cfg.kpi_noise == "student_t":
+        return {"revenue": (mean + rng.standard_t(4, mean.shape) * noise.std() * pop[:, None]).ravel()}
+    if cfg.kpi_noise == "lognormal":
+        return {"revenue": (mean * np.exp(rng.normal(-0.5 * cfg.noise ** 2, cfg.noise, mean.shape))).ravel()}
+    price = float(mean.mean()) / cfg.count_mean
+    rate = mean / price
+    counts = (rng.poisson(rate) if cfg.kpi_noise == "poisson"
+              else rng.negative_binomial(50.0, 50.0 / (50.0 + rate)))
+    return {"conversions": counts.astype(float).ravel(), "revenue_per_conversion": np.full(counts.size, price)}
 
 
 def _revenue(x: np.ndarray, media: Media, pop: np.ndarray) -> np.ndarray:
@@ -245,8 +274,11 @@ def data_config(cfg: SimulationConfig, path: str | None = None) -> DataConfig:
     chans = {name: ChannelColumns(spend=f"{name}_spend", exposure=f"{name}_impressions")
              for name in CHANNEL_NAMES[: cfg.channels]}
     lift = str(Path(path).with_name("lift_tests.csv")) if path and cfg.lift_tests else None
-    return DataConfig(path=path, time="week", geo="geo", kpi="revenue", population="population",
-                      channels=chans, controls=CONTROL_NAMES[: cfg.controls], lift_tests=lift)
+    counts = cfg.kpi_noise in COUNTS
+    return DataConfig(path=path, time="week", geo="geo", kpi="conversions" if counts else "revenue",
+                      revenue_per_kpi="revenue_per_conversion" if counts else None,
+                      population="population", channels=chans, controls=CONTROL_NAMES[: cfg.controls],
+                      lift_tests=lift)
 
 
 def write_simulation(cfg: SimulationConfig, out: Path) -> list:
