@@ -187,3 +187,12 @@ def test_geo_variation_and_geo_recovery():
                      "g1": {"c0": {"roi": 3.0}, "c1": {"roi": 2.0}}}}
     rec = checks.geo_recovery(xr.Dataset({"roi_geo": roi_geo}), truth)
     assert rec["coverage"] == 0.75 and rec["cells"] == 4
+
+
+def test_sampled_roi_is_the_counterfactual_roi(run, metrics):
+    """With the default ROI prior the model samples each channel's ROI over the training window
+    (here the whole window) and derives its coefficient; the analysis' counterfactual ROI (the
+    KPI with the channel minus without it, over spend) must be that same number in every draw."""
+    assert run.config.model.media_prior.kind == "roi"
+    np.testing.assert_allclose(metrics["roi"].values, run.idata.posterior["media_roi"].values,
+                               rtol=1e-4)
