@@ -12,7 +12,7 @@ import json
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import NamedTuple, Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
 import arviz as az
 import jax
@@ -29,7 +29,7 @@ from omegaconf import OmegaConf
 from mmm_geo.config import FitConfig, config_hash, to_config
 from mmm_geo.data.lift import with_lift_tests
 from mmm_geo.data.load import add_lift_tests, load_dataset, to_dataset
-from mmm_geo.data.scaling import Scaling, fit_scaling, model_data
+from mmm_geo.data.scaling import ModelData, Scaling, fit_scaling, model_data
 from mmm_geo.data.simulate import data_config, lift_table, simulate
 from mmm_geo.data.validate import check_spend, check_window
 from mmm_geo.errors import RunError
@@ -74,8 +74,28 @@ class Fitted(NamedTuple):
     chain_method: str
 
 
-def fit_window(cfg: FitConfig, ds: xr.Dataset, n_train: int, key: jax.Array, attrs: dict) -> Fitted:
-    """Fit on the first ``n_train`` periods of ``ds``; the trace covers (forecasts) all of them."""
+class Setup(NamedTuple):
+    """What a fit (or a prior check) of a config works on, checked, before any sampling."""
+
+    cfg: FitConfig           # with the model's channel names from the data
+    ds: xr.Dataset
+    truth: Optional[dict]
+    lengths: List[int]       # training periods of each window; the last is the run's own fit
+
+
+def setup(cfg: FitConfig) -> Setup:
+    """Check the config against the data, load the data and split it into training windows."""
+    check_config(cfg.model)
+    ds, truth = load_data(cfg)
+    cfg = with_channels(cfg, ds)
+    lengths = train_lengths(ds.sizes[dims.TIME], cfg.validation, 2 * cfg.model.adstock.max_lag)
+    check_trend_knots(cfg.model.trend_knots, lengths[0])
+    return Setup(cfg, ds, truth, lengths)
+
+
+def window_data(cfg: FitConfig, ds: xr.Dataset, n_train: int) -> Tuple[Scaling, ModelData]:
+    """The scaling and model inputs of a fit on the first ``n_train`` periods of ``ds`` (every
+    period is in the inputs; ``train`` marks the fitted ones), after checking that window."""
     train = ds.isel({dims.TIME: slice(0, n_train)})
     check_window(n_train, cfg.model.adstock.max_lag, ds.attrs["source"])
     check_spend(train["spend"].values, list(ds[dims.CHANNEL].values),
@@ -83,6 +103,12 @@ def fit_window(cfg: FitConfig, ds: xr.Dataset, n_train: int, key: jax.Array, att
     scaling = fit_scaling(train)
     bases = time_bases(ds.sizes[dims.TIME], cfg.model, n_train)
     data = model_data(ds, scaling, np.float64 if cfg.inference.x64 else np.float32, bases, n_train)
+    return scaling, data
+
+
+def fit_window(cfg: FitConfig, ds: xr.Dataset, n_train: int, key: jax.Array, attrs: dict) -> Fitted:
+    """Fit on the first ``n_train`` periods of ``ds``; the trace covers (forecasts) all of them."""
+    scaling, data = window_data(cfg, ds, n_train)
     key_fit, key_ppc = jax.random.split(key)
     result = run_nuts(data, cfg.model, cfg.inference, key_fit)
     idata = build_trace(result, ds, scaling, data, cfg.model, key_ppc, cfg.inference.ppc_batch, attrs)
@@ -112,14 +138,12 @@ def fit(cfg: FitConfig, out_dir: Path, resolved_config: Optional[str] = None) ->
     With ``validation.folds`` the earlier folds are fitted first and scored; the last fold (or the
     single holdout split, or the whole data) is the run's own fit.
     """
-    check_config(cfg.model)
     start = time.perf_counter()
-    ds, truth = load_data(cfg)
+    ready = setup(cfg)
+    ds, truth, lengths = ready.ds, ready.truth, ready.lengths
     attrs = {"name": cfg.name, "config_hash": config_hash(cfg), "source": ds.attrs["source"],
              "kpi_is_revenue": str(ds.attrs["kpi_is_revenue"])}
-    cfg = with_channels(cfg, ds)
-    lengths = train_lengths(ds.sizes[dims.TIME], cfg.validation, 2 * cfg.model.adstock.max_lag)
-    check_trend_knots(cfg.model.trend_knots, lengths[0])
+    cfg = ready.cfg
     key = jax.random.key(cfg.seed)
     folds = [cv_fold(cfg, ds, n, key, k) for k, n in enumerate(lengths[:-1], start=1)]
     fitted = fit_window(cfg, ds, lengths[-1], jax.random.fold_in(key, len(lengths)), attrs)

@@ -29,6 +29,7 @@ from mmm_geo.model.hierarchical import model, to_scaled
 
 STAT_NAMES = {"diverging": "diverging", "num_steps": "n_steps", "accept_prob": "acceptance_rate",
               "energy": "energy", "step_size": "step_size"}
+OBSERVED = ("y", "lift")   # the model's observed sites
 
 
 def site_dims(data: ModelData, cfg: ModelConfig) -> Dict[str, Tuple[str, ...]]:
@@ -75,6 +76,41 @@ def prior_draws(data: ModelData, cfg: ModelConfig, key: jax.Array, n: int) -> Di
     return {k: np.asarray(v)[None] for k, v in out.items()}
 
 
+def layout(ds: xr.Dataset, data: ModelData, cfg: ModelConfig) -> Tuple[dict, dict]:
+    """Coords and dims of every trace variable: sites by their plates, the KPI and the data
+    variables by their dims, ``train`` over time."""
+    site = site_dims(data, cfg)
+    coords = {d: ds.coords[d].values for d in (dims.GEO, dims.TIME, dims.CHANNEL, dims.CONTROL)}
+    coords.update(mm.site_coords(mm.spec(cfg, ds.sizes[dims.CHANNEL]), ds.coords[dims.CHANNEL].values))
+    named = {**{k: list(v) for k, v in site.items()}, "kpi": [dims.GEO, dims.TIME],
+             **{name: list(ds[name].dims) for name in ds.data_vars}, "train": [dims.TIME]}
+    return coords, named
+
+
+def constant_data(ds: xr.Dataset, data: ModelData) -> Dict[str, np.ndarray]:
+    """The trace's ``constant_data``: every data variable but the KPI, and the training mask."""
+    return {**{name: ds[name].values for name in ds.data_vars if name != "kpi"},
+            "train": np.asarray(data.train)}
+
+
+def latent(draws: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """The parameter draws among a model's sites (not the observed ``y`` and ``lift``)."""
+    return {k: v for k, v in draws.items() if k not in OBSERVED}
+
+
+def prior_trace(data: ModelData, ds: xr.Dataset, scaling: Scaling, cfg: ModelConfig,
+                key: jax.Array, n: int) -> az.InferenceData:
+    """``n`` prior draws laid out as a fitted trace (one chain): the parameters as ``posterior``,
+    the prior predictive KPI (KPI units) as ``posterior_predictive``, with ``observed_data`` and
+    ``constant_data``; so the posterior's analysis functions describe the prior unchanged."""
+    coords, named = layout(ds, data, cfg)
+    prior = prior_draws(data, cfg, key, n)
+    return az.from_dict(posterior=latent(prior),
+                        posterior_predictive={"kpi": kpi_units(prior["y"], ds, scaling)},
+                        observed_data={"kpi": ds["kpi"].values},
+                        constant_data=constant_data(ds, data), coords=coords, dims=named)
+
+
 def build_trace(fit: FitResult, ds: xr.Dataset, scaling: Scaling, data: ModelData, cfg: ModelConfig,
                 key: jax.Array, batch: int, attrs: Dict[str, str]) -> az.InferenceData:
     """Assemble the InferenceData: posterior, sample_stats, observed_data, constant_data,
@@ -85,9 +121,7 @@ def build_trace(fit: FitResult, ds: xr.Dataset, scaling: Scaling, data: ModelDat
     covers every period (held-out ones are forecasts) and ``log_likelihood`` the training periods
     only, so ``az.loo`` scores the fit on what it was fitted to.
     """
-    site = site_dims(data, cfg)
-    coords = {d: ds.coords[d].values for d in (dims.GEO, dims.TIME, dims.CHANNEL, dims.CONTROL)}
-    coords.update(mm.site_coords(mm.spec(cfg, ds.sizes[dims.CHANNEL]), ds.coords[dims.CHANNEL].values))
+    coords, named = layout(ds, data, cfg)
     posterior = {k: v for k, v in fit.samples.items() if k != "y"}
     key_pred, key_prior = jax.random.split(key)
     yrep, loglik = predictive_and_loglik(fit, data, cfg, key_pred, batch)
@@ -95,20 +129,17 @@ def build_trace(fit: FitResult, ds: xr.Dataset, scaling: Scaling, data: ModelDat
     stats = {STAT_NAMES[k]: v for k, v in fit.stats.items() if k in STAT_NAMES}
     stats["lp"] = -fit.stats["potential_energy"]
     stats["tree_depth"] = np.floor(np.log2(fit.stats["num_steps"] + 1)).astype(int)
-    gt = [dims.GEO, dims.TIME]
     idata = az.from_dict(
         posterior=posterior,
         sample_stats=stats,
         posterior_predictive={"kpi": kpi_units(yrep, ds, scaling)},
         log_likelihood={"kpi": loglik},
-        prior={k: v for k, v in prior.items() if k not in ("y", "lift")},
+        prior=latent(prior),
         prior_predictive={"kpi": kpi_units(prior["y"], ds, scaling)},
         observed_data={"kpi": ds["kpi"].values},
-        constant_data={**{name: ds[name].values for name in ds.data_vars if name != "kpi"},
-                       "train": np.asarray(data.train)},
+        constant_data=constant_data(ds, data),
         coords=coords,
-        dims={**{k: list(v) for k, v in site.items()}, "kpi": gt,
-              **{name: list(ds[name].dims) for name in ds.data_vars}, "train": [dims.TIME]},
+        dims=named,
     )
     idata.log_likelihood = idata.log_likelihood.isel({dims.TIME: np.asarray(data.train)})
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
