@@ -40,12 +40,25 @@ def _output_dir(cfg: FitConfig) -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
 
 
-def fit_into(cfg: FitConfig, out: Path, resolved_yaml: str) -> dict:
-    """Fit ``cfg`` into the run folder ``out`` in this process; exit 3 if strict and unconverged."""
+def _jax_setup(cfg: FitConfig) -> None:
     import jax
 
     if cfg.inference.x64:
         jax.config.update("jax_enable_x64", True)
+
+
+def prior_check_into(cfg: FitConfig, out: Path, resolved_yaml: str) -> None:
+    """``prior_only=true``: write the prior predictive check of ``cfg`` into ``out`` (no fit)."""
+    _jax_setup(cfg)
+    from mmm_geo.prior_check import PAGE, write_prior_check
+
+    write_prior_check(cfg, out, resolved_yaml)
+    print(f"\nprior check saved to {out} (open {out / PAGE}); no model was fitted")
+
+
+def fit_into(cfg: FitConfig, out: Path, resolved_yaml: str) -> dict:
+    """Fit ``cfg`` into the run folder ``out`` in this process; exit 3 if strict and unconverged."""
+    _jax_setup(cfg)
     from mmm_geo.run import fit
 
     metrics = fit(cfg, out, resolved_yaml)
@@ -56,7 +69,8 @@ def fit_into(cfg: FitConfig, out: Path, resolved_yaml: str) -> dict:
 
 
 def fit_command(raw: DictConfig) -> float:
-    """``mmm-geo fit``: fit, save the run folder, print diagnostics and the ROI summary.
+    """``mmm-geo fit``: fit, save the run folder, print diagnostics and the ROI summary
+    (``prior_only=true``: the prior predictive check instead, ``mmm_geo.prior_check``).
 
     In a multirun each job is skipped when its run already completed, else fitted in a child
     process (``mmm_geo.experiments.job``); errors then propagate to Hydra, which reports them.
@@ -72,12 +86,17 @@ def fit_command(raw: DictConfig) -> float:
             raise ConfigError("output_dir is for single runs; a sweep writes each run to "
                               "<hydra.sweep.dir>/<run_id>/\n  fix: drop output_dir or set "
                               "hydra.sweep.dir")
+        if cfg.prior_only:
+            raise ConfigError("prior_only=true is for single runs, not sweeps\n  fix: run the "
+                              "prior check without --multirun, then sweep the fits")
         return run_in_sweep(cfg, OmegaConf.to_yaml(raw, resolve=True))
 
     def go():
         cfg = to_config(raw, FitConfig)
-        out = _output_dir(cfg)
-        return fit_into(cfg, out, OmegaConf.to_yaml(raw, resolve=True))["objective"]
+        out, text = _output_dir(cfg), OmegaConf.to_yaml(raw, resolve=True)
+        if cfg.prior_only:
+            return prior_check_into(cfg, out, text)
+        return fit_into(cfg, out, text)["objective"]
 
     return _guard(go)
 

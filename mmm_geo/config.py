@@ -283,6 +283,7 @@ class FitConfig:
     seed: int = 0
     output_dir: Optional[str] = None
     force: bool = False  # multirun: refit runs that already completed (mmm_geo.experiments)
+    prior_only: bool = False  # the prior predictive check only, no fit (mmm_geo.prior_check)
 
 
 def config_hash(cfg: Any) -> str:

@@ -31,8 +31,8 @@ from mmm_geo.config import (AdstockConfig, ModelConfig, OptimizeConfig, Optimize
 from mmm_geo.data.load import to_dataset
 from mmm_geo.data.scaling import fit_scaling
 from mmm_geo.data.simulate import data_config, simulate
-from mmm_geo.optimize.objective import Spec, as_args, solve_plan
-from mmm_geo.optimize.plan import feasible, optimize, settings_of
+from mmm_geo.optimize.objective import as_args, solve_plan
+from mmm_geo.optimize.plan import feasible, optimize, settings_of, spec_of
 from mmm_geo.optimize.problem import build_problem, current_mix, to_decision
 from mmm_geo.optimize.response import build_terms
 
@@ -45,8 +45,8 @@ def synthetic_draws(n_draws: int, n_geo: int, n_ch: int, seed: int = 0) -> dict:
         + 0.25 * rng.standard_normal((n_draws, n_geo, n_ch))
     noise = lambda sd: sd * rng.standard_normal((n_draws, n_ch))  # noqa: E731
     return {"adstock_alpha": np.clip(rng.uniform(0.2, 0.7, n_ch) + noise(0.05), 0.01, 0.95),
-            "half_saturation": rng.uniform(0.6, 1.8, n_ch) * np.exp(noise(0.2)),
-            "slope": np.ones((n_draws, n_ch)),
+            "saturation_half_saturation": rng.uniform(0.6, 1.8, n_ch) * np.exp(noise(0.2)),
+            "saturation_slope": np.ones((n_draws, n_ch)),
             "media_log_effect_geo": log_eff}
 
 
@@ -76,7 +76,7 @@ def main() -> None:
     terms = jax.block_until_ready(build_terms(params, problem, model))
     terms_s = time.perf_counter() - start
 
-    spec = Spec(a.decision, "hill", a.objective)
+    spec = spec_of(cfg, model, a.channels)
     settings = settings_of(cfg)
     args = as_args(terms, problem.weights, problem.geo_share, problem.budget)
     x0 = jnp.asarray(to_decision(problem, current_mix(problem)) / problem.budget, jnp.float32)

@@ -44,7 +44,8 @@ LOCK = ".lock"
 JAX_CACHE = ".jax_cache"  # JAX's persistent compilation cache, shared by an experiment's jobs
 
 # Config fields that do not change a fit's results: left out of the run id.
-VOLATILE = ("output_dir", "force", "name", "inference.progress_bar", "inference.strict")
+VOLATILE = ("output_dir", "force", "name", "inference.progress_bar", "inference.strict",
+            "prior_only")  # (a sweep refuses prior_only=true)
 
 UMASK = os.umask(0o022)
 os.umask(UMASK)
