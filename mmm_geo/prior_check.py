@@ -56,7 +56,8 @@ def prior_check(cfg: FitConfig, out_dir: Optional[Path] = None) -> PriorCheck:
     return PriorCheck(table, kpi, html, figs)
 
 
-def write_prior_check(cfg: FitConfig, out_dir: Path, resolved_config: Optional[str] = None) -> PriorCheck:
+def write_prior_check(cfg: FitConfig, out_dir: Path,
+                      resolved_config: Optional[str] = None) -> PriorCheck:
     """Run :func:`prior_check` and write its folder ``out_dir``; print its tables."""
     out_dir = Path(out_dir)
     check = prior_check(cfg, out_dir)

@@ -119,8 +119,8 @@ def fold_row(fold: int, n_train: int, conv: dict, holdout: dict, sample_s: float
     """One rolling-origin fold's line in ``metrics.json["cv"]``: forecast accuracy and health."""
     hold = dict(holdout)
     return {"fold": fold, "train_periods": n_train, "test_periods": hold.pop("periods"), **hold,
-            "max_rhat": conv["max_rhat"], "chains": conv["chains"], "divergences": conv["divergences"],
-            "sample_s": sample_s}
+            "max_rhat": conv["max_rhat"], "chains": conv["chains"],
+            "divergences": conv["divergences"], "sample_s": sample_s}
 
 
 def cv_fold(cfg: FitConfig, ds: xr.Dataset, n_train: int, key: jax.Array, fold: int) -> dict:

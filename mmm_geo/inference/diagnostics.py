@@ -91,8 +91,8 @@ def report(table: pd.DataFrame, conv: dict, issues: list[str], stream=None) -> N
     when the fit has not converged."""
     stream = stream or sys.stdout
     print("\nConvergence (worst element of each parameter):", file=stream)
-    print(table.to_string(float_format=lambda x: f"{x:.3f}" if x < 10 else f"{x:.0f}", na_rep="n/a"),
-          file=stream)
+    print(table.to_string(float_format=lambda x: f"{x:.3f}" if x < 10 else f"{x:.0f}",
+                          na_rep="n/a"), file=stream)
     print(f"divergences: {conv['divergences']}   E-BFMI min: {conv['bfmi_min']:.2f}   "
           f"mean leapfrog steps: {conv['mean_leapfrog_steps']:.0f}", file=stream)
     if not rhat_available(conv):
