@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict
 import traceback
 from pathlib import Path
 from typing import Callable, Dict, List, Sequence, Tuple
@@ -23,7 +24,7 @@ import xarray as xr
 
 from mmm_geo import dims
 from mmm_geo.config import (FitConfig, InferenceConfig, OptimizeConfig, OptimizerConfig,
-                            SimulationConfig, config_hash)
+                            SimulationConfig, config_hash, to_config)
 from mmm_geo.data.sim_wide import CLASSES
 from mmm_geo.data.simulate import true_revenue
 from mmm_geo.optimize.problem import Problem, cells, current_mix, to_decision
@@ -130,14 +131,21 @@ def replan_capture(run, truth: dict, weeks: int = 52) -> dict:
 # ---------------------------------------------------------------- one panel of the battery
 
 def panel_config(seed: int, geos: int = 10, weeks: int = 104, channels: int = 5,
-                 quick: bool = False, max_lag: int = 13) -> FitConfig:
+                 quick: bool = False, max_lag: int = 13, model: Sequence[str] = ()) -> FitConfig:
     """The battery's fit of wide-family panel ``seed``: the DEFAULT model and inference (quick:
-    2 chains x 200 + 200 draws, for smoke checks)."""
+    2 chains x 200 + 200 draws, for smoke checks), with dotted ``model`` overrides (e.g.
+    ``media_prior.kind=effect``) to measure an alternative on the same panels."""
     sim = SimulationConfig(family="wide", seed=seed, geos=geos, weeks=weeks, channels=channels,
                            max_lag=max_lag)
     inference = (InferenceConfig(chains=2, warmup=200, draws=200, progress_bar=False, ess_min=50)
                  if quick else InferenceConfig(progress_bar=False))
-    return FitConfig(simulation=sim, inference=inference, name=f"coverage_{seed}", seed=seed)
+    cfg = FitConfig(simulation=sim, inference=inference, name=f"coverage_{seed}", seed=seed)
+    if not model:
+        return cfg
+    from omegaconf import OmegaConf
+
+    dots = OmegaConf.from_dotlist([f"model.{o}" for o in model])
+    return to_config(OmegaConf.merge(OmegaConf.create(asdict(cfg)), dots), FitConfig)
 
 
 def evaluate_panel(cfg: FitConfig, out: Path, weeks: int = 52) -> Tuple[pd.DataFrame, dict]:

@@ -61,12 +61,15 @@ def parse(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="2 chains x 200 + 200 draws (smoke check)")
     p.add_argument("--jobs", type=int, default=1, help="panels fitted at once (processes)")
     p.add_argument("--retry-failed", action="store_true", help="re-run panels that failed before")
+    p.add_argument("--model", nargs="*", default=[],
+                   help="dotted model overrides to measure against the default, e.g. "
+                        "media_prior.kind=effect saturation.priors.slope.dist=fixed")
     return p.parse_args(argv)
 
 
 def settings(args: argparse.Namespace) -> str:
     return (f"{args.geos}x{args.weeks}x{args.channels} lag {args.max_lag} window {args.window} "
-            f"{'quick' if args.quick else 'full'}")
+            f"{'quick' if args.quick else 'full'}" + "".join(f" {o}" for o in args.model))
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -142,8 +145,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     seeds = [s for s in range(args.first_seed, args.first_seed + args.panels)
              if not len(done) or s not in set(done["seed"])]
     print(f"{setting}: {args.panels - len(seeds)} panels done, {len(seeds)} to fit", flush=True)
-    cfgs = {s: panel_config(s, args.geos, args.weeks, args.channels, args.quick, args.max_lag)
-            for s in seeds}
+    cfgs = {s: panel_config(s, args.geos, args.weeks, args.channels, args.quick, args.max_lag,
+                            args.model) for s in seeds}
     if args.jobs <= 1:
         for s in seeds:
             record(out, setting, *evaluate_panel(cfgs[s], out / f"panel_{s:02d}", args.window))
