@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 
 def _cli(*args, cwd):
@@ -62,3 +63,39 @@ def test_saturation_is_a_config_group_with_the_dotted_syntax():
     proc = _cli("fit", "model.saturation=logistic", "--cfg", "job", cwd=Path(__file__).parent)
     assert proc.returncode == 0, proc.stderr
     assert "kind: logistic" in proc.stdout and "lam:" in proc.stdout
+
+
+PER_CHANNEL = """# @package _global_
+model:
+  adstock: {max_lag: 4}
+  channels:
+    tv:
+      adstock: delayed
+      saturation: logistic
+      priors:
+        roi: {dist: lognormal, a: 0.5, b: 0.3}
+inference: {chains: 1, warmup: 60, draws: 60, progress_bar: false, ess_min: 10}
+simulation: {geos: 3, weeks: 40, channels: 2, controls: 1, max_lag: 4}
+"""
+
+
+@pytest.mark.slow
+def test_per_channel_forms_and_priors_from_an_experiment_file(tmp_path):
+    """A channel's own forms and ROI prior, set in an experiment file, reach the fit: its own
+    parameters are sites over that channel only (their own dim in the trace), and the run loads."""
+    from mmm_geo.run import load_run
+
+    (tmp_path / "conf" / "experiment").mkdir(parents=True)
+    (tmp_path / "conf" / "experiment" / "tv_study.yaml").write_text(PER_CHANNEL)
+    out = tmp_path / "run"
+    proc = _cli("fit", "--config-dir", str(tmp_path / "conf"), "experiment=tv_study",
+                f"output_dir={out}", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = load_run(out)
+    post = run.idata.posterior
+    assert post["adstock_peak"].dims[-1] == "adstock_peak_channel"
+    assert list(post["adstock_peak_channel"].values) == ["tv"]
+    assert post["adstock_alpha"].dims[-1] == "channel"   # geometric and delayed both have a decay
+    assert list(post["saturation_lam_channel"].values) == ["tv"]
+    assert run.config.model.channels["tv"].priors["roi"].a == 0.5
+    assert {"roi", "mroi"} <= set(post.data_vars)
