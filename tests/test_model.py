@@ -8,6 +8,7 @@ import numpy as np
 import numpyro
 import pytest
 
+from mmm_geo.model import media as mm
 from mmm_geo.config import ModelConfig, SaturationConfig
 from mmm_geo.data.scaling import fit_scaling, model_data
 from mmm_geo.errors import ConfigError
@@ -49,6 +50,7 @@ def test_components_sum_to_the_likelihood_mean(arrays):
     cfg = ModelConfig()
     tr = _trace(arrays, cfg)
     params = {k: v["value"] for k, v in tr.items() if v["type"] in ("sample", "deterministic")}
+    params = mm.complete(mm.spec(cfg, arrays.media.shape[-1]), params)   # fixed priors: no site
     parts = components(params, arrays, cfg)
     np.testing.assert_allclose(mean(parts), tr["y"]["fn"].mean, rtol=1e-5)
     assert parts["media"].shape == arrays.media.shape

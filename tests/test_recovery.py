@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from mmm_geo.config import DataConfig, FitConfig, ModelConfig, SaturationConfig, SimulationConfig, to_config
+from mmm_geo.config import (DataConfig, FitConfig, MediaPriorConfig, ModelConfig, SaturationConfig,
+                            SimulationConfig, to_config)
 from mmm_geo.run import fit
 from tests.conftest import shared_file
 
@@ -65,7 +66,10 @@ def pymc_example(tmp_path_factory):
     data = dataclasses.replace(to_config(OmegaConf.load(CONF / "data" / "pymc_mmm_example.yaml"), DataConfig),
                                path=str(path))
     out = tmp_path_factory.mktemp("pymc") / "run"
-    metrics = fit(FitConfig(data=data, model=ModelConfig(saturation=SaturationConfig(kind="logistic"))), out)
+    # The file's spend is scaled to [0, 1], not currency (true ROAS about 5,000 per unit), so a prior
+    # stated as ROI in revenue per currency unit says nothing here: the effect-share prior does.
+    model = ModelConfig(saturation=SaturationConfig(kind="logistic"), media_prior=MediaPriorConfig(kind="effect"))
+    metrics = fit(FitConfig(data=data, model=model), out)
     return metrics, _roi(out), PYMC_EXAMPLE_ROAS
 
 

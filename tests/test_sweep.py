@@ -54,8 +54,8 @@ def check_grid(exp: Path, out: str):
     runs = complete(exp)
     assert len(runs) == 4, out[-3000:]
     records = [json.loads((p / store.RECORD).read_text()) for p in runs]
-    points = {tuple(sorted(o for o in r["overrides"] if o.startswith("model."))) for r in records}
-    assert points == {(f"model.adstock.max_lag={lag}", f"model.saturation.kind={kind}")
+    points = {tuple(sorted(o for o in r["overrides"] if o.startswith("model"))) for r in records}
+    assert points == {(f"model.adstock.max_lag={lag}", f"model/saturation={kind}")
                       for lag in (2, 4) for kind in ("hill", "logistic")}
     fit_pids = {r["fit_pid"] for r in records}
     assert len(fit_pids) == 4 and not fit_pids & {r["pid"] for r in records}
