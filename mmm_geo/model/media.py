@@ -52,7 +52,7 @@ ORDERS = ("adstock_first", "saturation_first")
 
 
 class Site(NamedTuple):
-    """One shape-parameter site: ``name`` (e.g. ``adstock_alpha``), the form role and parameter,
+    """One shape-parameter site: ``name`` (e.g. ``adstock_`` + parameter), the form role and parameter,
     the channel positions it covers and their priors (one per channel, one distribution)."""
 
     name: str
@@ -191,7 +191,7 @@ def _param(sp: Spec, p: Params, role: str, param: str) -> jnp.ndarray:
     return full.at[..., jnp.asarray(s.channels)].set(value)
 
 
-def _by_kind(kinds, registry, compute) -> jnp.ndarray:
+def _by_kind(kinds, compute) -> jnp.ndarray:
     """``compute(kind)`` per distinct kind, each channel taking its own kind's result."""
     distinct = sorted(set(kinds))
     out = compute(distinct[0])
@@ -205,7 +205,7 @@ def weights(sp: Spec, p: Params) -> jnp.ndarray:
     def compute(kind):
         form = ADSTOCKS[kind]
         return form.fn(sp.max_lag, *(_param(sp, p, "adstock", n) for n in form.priors))
-    w = _by_kind(sp.adstock, ADSTOCKS, compute)
+    w = _by_kind(sp.adstock, compute)
     return w / w.sum(axis=0) if sp.normalize else w
 
 
@@ -226,7 +226,7 @@ def saturate(sp: Spec, p: Params, x: jnp.ndarray) -> jnp.ndarray:
     def compute(kind):
         form = SATURATIONS[kind]
         return form.fn(x, *(_param(sp, p, "saturation", n) for n in form.priors))
-    return _by_kind(sp.saturation, SATURATIONS, compute)
+    return _by_kind(sp.saturation, compute)
 
 
 def unit_response(sp: Spec, p: Params, media: jnp.ndarray) -> jnp.ndarray:
