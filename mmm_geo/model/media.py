@@ -25,7 +25,8 @@ Each channel has its own adstock and saturation form (``mmm_geo.model.forms``), 
 - ``share``: the channel's share of the training window's KPI (revenue).
 - ``effect``: the weekly effect at typical exposure as a share of the mean KPI.
 
-Geo effects: ``effect[g,c] = beta_c * exp(sd_c * z[g,c])`` with ``z ~ Normal(0, 1)`` (non-centred).
+Geo effects: ``effect[g,c] = beta_c * exp(u[g,c])`` with the site ``media_geo`` ``u ~ Normal(0, sd_c)``,
+sampled non-centred when ``model.noncentered`` names it (the default), centred otherwise.
 """
 
 from __future__ import annotations
@@ -294,7 +295,7 @@ def sample(sp: Spec, media: jnp.ndarray, revenue_weight: jnp.ndarray,
         sd = _sample_vector("media_geo_sd", (sp.geo_sd,) * sp.n_channel, dims.CHANNEL)
         with numpyro.plate(dims.CHANNEL, sp.n_channel, dim=-1), \
                 numpyro.plate(dims.GEO, n_geo, dim=-2):
-            log_mult = sd * numpyro.sample("media_geo_z", dist.Normal(0.0, 1.0))
+            log_mult = numpyro.sample("media_geo", dist.Normal(0.0, sd))
     if sp.prior_kind == "effect":
         log_beta = jnp.log(size)
     else:

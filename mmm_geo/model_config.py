@@ -1,0 +1,145 @@
+"""The model's config groups: media forms, media priors, synergy, the non-media priors.
+
+Re-exported by :mod:`mmm_geo.config`, which composes them into the commands' configs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A prior distribution by name (see ``mmm_geo.model.priors.PRIORS``).
+
+    ``a`` and ``b`` are the two parameters: normal/lognormal/truncnormal (loc, scale),
+    halfnormal (scale, unused), beta (concentration1, concentration0), gamma (concentration, rate),
+    fixed (value, unused).
+    """
+
+    dist: str = "normal"
+    a: float = 0.0
+    b: float = 1.0
+
+
+@dataclass
+class PriorEntry:
+    """A :class:`Prior` as a value of a ``Dict[str, ...]`` config field (form parameters, per-channel
+    overrides): the same fields, not frozen for the reason given at :class:`mmm_geo.config.ChannelColumns`."""
+
+    dist: str = "normal"
+    a: float = 0.0
+    b: float = 1.0
+
+
+@dataclass(frozen=True)
+class AdstockConfig:
+    """Carryover: ``kind`` from ``mmm_geo.model.forms.ADSTOCKS``; lag weights over ``max_lag``
+    periods (lag 0 included), summing to 1 if ``normalize``. ``priors``: priors of the form's own
+    parameters (geometric: alpha; delayed: alpha, peak; weibull_cdf / weibull_pdf: shape, scale;
+    binomial: alpha); a parameter left out keeps the form's default prior."""
+
+    kind: str = "geometric"
+    max_lag: int = 8
+    normalize: bool = True
+    priors: Dict[str, PriorEntry] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SaturationConfig:
+    """Diminishing returns: ``kind`` from ``mmm_geo.model.forms.SATURATIONS`` (hill,
+    michaelis_menten, logistic, tanh). Exposure is scaled so that 1.0 is the channel's typical
+    (mean non-zero) level per capita. ``priors``: the form's own parameters (hill: half_saturation,
+    slope; michaelis_menten and tanh: half_saturation; logistic: lam); ``{dist: fixed, a: v}``
+    fixes one at ``v``."""
+
+    kind: str = "hill"
+    priors: Dict[str, PriorEntry] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MediaPriorConfig:
+    """What the prior on each channel's size is stated in (see ``mmm_geo.model.media``).
+
+    ``kind``: roi (revenue per unit of spend over the training window), mroi (the same at the
+    margin: revenue of 1 % more spend / that 1 %), share (the channel's share of the KPI over the
+    training window) or effect (the weekly effect at typical exposure as a share of the mean KPI).
+    ``prior`` None: the kind's default (``mmm_geo.model.media.MEDIA_PRIORS``).
+    """
+
+    kind: str = "roi"
+    prior: Optional[Prior] = None
+
+
+@dataclass
+class ChannelModel:
+    """Per-channel overrides of the media model (``model.channels.<name>``): another adstock or
+    saturation ``kind`` (with that form's default priors unless given), and ``priors`` for the
+    channel's form parameters or its media prior (key: the media prior's kind, e.g. ``roi``), e.g.
+    from a previous study. Not frozen, for the reason given at :class:`mmm_geo.config.ChannelColumns`."""
+
+    adstock: Optional[str] = None
+    saturation: Optional[str] = None
+    priors: Dict[str, PriorEntry] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PriorsConfig:
+    """Priors of the non-media parts, on the scaled KPI (per-capita KPI / its overall mean = 1).
+
+    ``media_geo_sd``: spread of log media effects across geos (0.3 = geos differ by about ±30 %).
+    ``sigma``: noise scale (normal, student_t: scaled KPI units; lognormal: of log KPI);
+    ``nu``: Student-t degrees of freedom; ``concentration``: negative-binomial concentration.
+    """
+
+    baseline_mean: Prior = field(default_factory=lambda: Prior("normal", 1.0, 0.5))
+    baseline_sd: Prior = field(default_factory=lambda: Prior("halfnormal", 0.5, 0.0))
+    trend: Prior = field(default_factory=lambda: Prior("normal", 0.0, 0.2))
+    seasonality: Prior = field(default_factory=lambda: Prior("normal", 0.0, 0.2))
+    control: Prior = field(default_factory=lambda: Prior("normal", 0.0, 0.2))
+    control_geo_sd: Prior = field(default_factory=lambda: Prior("halfnormal", 0.1, 0.0))
+    media_geo_sd: Prior = field(default_factory=lambda: Prior("halfnormal", 0.3, 0.0))
+    sigma: Prior = field(default_factory=lambda: Prior("halfnormal", 0.3, 0.0))
+    nu: Prior = field(default_factory=lambda: Prior("gamma", 2.0, 0.1))
+    concentration: Prior = field(default_factory=lambda: Prior("gamma", 2.0, 0.02))
+
+
+@dataclass(frozen=True)
+class SynergyConfig:
+    """Interactions between channel pairs (``model.synergy``): ``pairs`` of channel names, e.g.
+    ``[[tv, video]]``. Each pair adds ``kappa * sqrt(effect_i * effect_j) * u_i * u_j`` to the mean,
+    with ``u`` the channels' adstocked, saturated unit responses and ``kappa ~ prior`` (centred on
+    no interaction; negative values are cannibalisation)."""
+
+    pairs: List[List[str]] = field(default_factory=list)
+    prior: Prior = field(default_factory=lambda: Prior("normal", 0.0, 0.5))
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The hierarchical model: structure switches plus priors.
+
+    ``order``: adstock_first (saturate the carried-over exposure) or saturation_first (carry over
+    the saturated response). ``likelihood``: normal, student_t, lognormal (multiplicative noise)
+    or, for count KPIs, poisson and negbinomial; every one has mean equal to the model mean, so
+    contributions and ROI keep their meaning. ``channel_names`` is filled in from the data (it maps
+    ``channels`` overrides to positions); leave it empty.
+    """
+
+    adstock: AdstockConfig = field(default_factory=AdstockConfig)
+    saturation: SaturationConfig = field(default_factory=SaturationConfig)
+    media_prior: MediaPriorConfig = field(default_factory=MediaPriorConfig)
+    channels: Dict[str, ChannelModel] = field(default_factory=dict)
+    order: str = "adstock_first"
+    synergy: SynergyConfig = field(default_factory=SynergyConfig)
+    priors: PriorsConfig = field(default_factory=PriorsConfig)
+    baseline: str = "multiplicative"
+    trend_knots: int = 4
+    fourier_order: int = 2
+    period: float = 52.1775
+    controls_per_geo: bool = False
+    sigma_per_geo: bool = False
+    likelihood: str = "normal"
+    noncentered: List[str] = field(default_factory=lambda: ["control_geo", "media_geo"])
+    channel_names: List[str] = field(default_factory=list)
