@@ -170,12 +170,13 @@ def group_overrides(args: list) -> list:
 
 
 def main() -> None:
-    """Dispatch ``mmm-geo <command>`` to its Hydra app (``compare`` takes plain arguments).
+    """Dispatch ``mmm-geo <command>`` to its Hydra app (``compare`` and ``init`` take plain
+    arguments).
 
     A bad override or config choice, or a user error in a sweep job, prints its message with no
     traceback and exits with code 2 (``HYDRA_FULL_ERROR=1`` shows Hydra's full trace instead).
     """
-    names = [*COMMANDS, "compare"]
+    names = [*COMMANDS, "compare", "init"]
     if len(sys.argv) < 2 or sys.argv[1] not in names:
         print(f"usage: mmm-geo {{{','.join(names)}}} [key=value ...] [--help]", file=sys.stderr)
         sys.exit(2)
@@ -184,6 +185,11 @@ def main() -> None:
         from mmm_geo.experiments.compare_report import main as compare_main
 
         _guard(lambda: compare_main(sys.argv[2:]))
+        return
+    if name == "init":
+        from mmm_geo.init_config import main as init_main
+
+        _guard(lambda: init_main(sys.argv[2:], Path(CONF_DIR)))
         return
     sys.argv = [f"mmm-geo {name}"] + group_overrides(sys.argv[2:])
     register_configs()
