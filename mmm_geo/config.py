@@ -122,6 +122,8 @@ class SimulationConfig:
     saturations: List[str] = field(default_factory=lambda: ["hill", "exponential", "hill_offset"])
     spend_ratio: float = 30.0
     class_share: float = 0.4
+    synergy: List[List[str]] = field(default_factory=list)
+    synergy_kappa: float = 0.6
 
 
 @dataclass(frozen=True)

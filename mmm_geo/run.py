@@ -194,6 +194,7 @@ def fit(cfg: FitConfig, out_dir: Path, resolved_config: Optional[str] = None) ->
     atomic_write(out_dir / COMPLETE, lambda p: p.write_text(json.dumps(metrics, indent=2)))
     diagnostics.report(table, conv, issues)
     print_summary(summary, metrics, lift)
+    tracking.log_fit(where, out_dir)
     return metrics
 
 
@@ -206,20 +207,30 @@ def with_channels(cfg: FitConfig, ds: xr.Dataset) -> FitConfig:
 
 
 def add_truth(summary: pd.DataFrame, truth: dict) -> pd.DataFrame:
-    """Add the true value and whether the 90 % interval covers it (simulated data only)."""
-    true = [truth["national"][ch][m] for m, ch in zip(summary["metric"], summary["channel"])]
+    """Add the true value and whether the 90 % interval covers it (simulated data only). The
+    model's counterfactual ``roi``, ``mroi`` and ``contribution`` are the truth's ``*_total``
+    where the panel has synergy, its ``roi_own`` the truth's own ``roi``."""
+    def value(metric, ch):
+        if metric == "synergy_contribution":
+            return truth["synergy"][ch]["contribution"]
+        nat = truth["national"][ch]
+        return nat["roi"] if metric == "roi_own" else nat.get(f"{metric}_total", nat[metric])
+
+    true = [value(m, ch) for m, ch in zip(summary["metric"], summary["channel"])]
     out = summary.assign(true=true)
     return out.assign(covered=(out["p5"] <= out["true"]) & (out["true"] <= out["p95"]))
 
 
 def print_summary(summary: pd.DataFrame, metrics: dict, lift: Optional[pd.DataFrame] = None) -> None:
     """Human-readable summary of the fit."""
-    fmt = {"roi": "ROI", "mroi": "marginal ROI", "contribution": "contribution"}
+    fmt = {"roi": "ROI", "mroi": "marginal ROI", "contribution": "contribution",
+           "roi_own": "ROI of the channel's own response (without its synergy)",
+           "synergy_contribution": "synergy contribution (per pair)"}
     print("\nPer channel, posterior median and 90% interval:")
     for metric, block in summary.groupby("metric", sort=False):
         print(f"\n{fmt.get(metric, metric)}")
         cols = [c for c in ("channel", "median", "p5", "p95", "p_gt_1", "true", "covered") if c in block]
-        if metric != "roi":
+        if metric not in ("roi", "roi_own"):
             cols = [c for c in cols if c != "p_gt_1"]
         print(block[cols].to_string(index=False, float_format=lambda x: f"{x:,.3f}"))
     f, t = metrics["fit"], metrics["time"]
