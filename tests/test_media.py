@@ -9,7 +9,7 @@ import numpy as np
 import numpyro
 import pytest
 
-from mmm_geo.config import ChannelModel, MediaPriorConfig, ModelConfig, PriorEntry
+from mmm_geo.config import ChannelModel, MediaPriorConfig, ModelConfig, PriorEntry, SynergyConfig
 from mmm_geo.errors import ConfigError
 from mmm_geo.model import media as mm
 
@@ -63,13 +63,17 @@ def test_a_mixed_response_is_each_channels_own_form():
 
 
 def test_counterfactual_general_path_equals_the_separable_path():
+    """With a synergy pair whose coefficient is 0 the general path (one evaluation per channel)
+    must give the separable path's answer."""
     rng = np.random.default_rng(1)
     sp = mm.spec(MIXED, 3)
+    paired = sp._replace(pairs=((0, 2),))
+    assert sp.separable and not paired.separable
     p = _params(sp, rng)
     media = jnp.asarray(rng.uniform(0, 2, (2, 20, 3)))
     for factor in (0.0, 1.01, 1.7):
         f = jnp.full(3, factor)
-        np.testing.assert_allclose(mm.counterfactual(sp._replace(separable=False), p, media, f),
+        np.testing.assert_allclose(mm.counterfactual(paired, {**p, "synergy": jnp.zeros(1)}, media, f),
                                    mm.counterfactual(sp, p, media, f), rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(mm.counterfactual(sp, p, media, jnp.zeros(3)), mm.response(sp, p, media),
                                rtol=1e-6)
@@ -107,3 +111,34 @@ def test_per_channel_prior_override_and_family_check():
         mm.spec(bad, 3)
     with pytest.raises(ConfigError, match="unknown channel"):
         mm.spec(ModelConfig(channel_names=NAMES, channels={"radio": ChannelModel()}), 3)
+
+
+def test_synergy_is_the_pairs_interaction_and_counterfactuals_include_it():
+    """total = own + kappa sqrt(e_i e_j) u_i u_j; switching one paired channel off loses its own
+    response and the whole synergy; the interaction contrast of the pair is the synergy."""
+    rng = np.random.default_rng(4)
+    cfg = ModelConfig(channel_names=NAMES, synergy=SynergyConfig(pairs=[["social", "tv"]]))
+    sp = mm.spec(cfg, 3)
+    assert sp.pairs == ((0, 2),) and mm.pair_names(sp, NAMES) == ["tv:social"]
+    p = {**_params(sp, rng), "synergy": jnp.asarray([0.7])}
+    media = jnp.asarray(rng.uniform(0, 2, (2, 20, 3)))
+    unit = mm.unit_response(sp, p, media)
+    e = jnp.exp(p["media_log_effect_geo"])[:, None, :]
+    want = 0.7 * jnp.sqrt(e[..., 0] * e[..., 2]) * unit[..., 0] * unit[..., 2]
+    syn = mm.synergy(sp, p, unit)
+    np.testing.assert_allclose(syn[..., 0], want, rtol=1e-6)
+    own = mm.response(sp, p, media)
+    np.testing.assert_allclose(mm.total(sp, p, media), own.sum(-1) + want, rtol=1e-6)
+    cf = mm.counterfactual(sp, p, media, jnp.zeros(3))
+    np.testing.assert_allclose(cf[..., 0], own[..., 0] + want, rtol=1e-5)
+    np.testing.assert_allclose(cf[..., 1], own[..., 1], rtol=1e-5)
+    off = lambda *cs: mm.total(sp, p, media.at[..., list(cs)].set(0.0))  # noqa: E731
+    contrast = mm.total(sp, p, media) - off(0) - off(2) + off(0, 2)
+    np.testing.assert_allclose(contrast, want, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("pairs, match", [([["tv", "radio"]], "unknown"), ([["tv", "tv"]], "two different"),
+                                          ([["tv", "search"], ["search", "tv"]], "twice")])
+def test_bad_synergy_pairs_name_the_fix(pairs, match):
+    with pytest.raises(ConfigError, match=match):
+        mm.spec(ModelConfig(channel_names=NAMES, synergy=SynergyConfig(pairs=pairs)), 3)

@@ -208,15 +208,45 @@ def test_true_roi_and_mroi_by_brute_force(cfg):
         assert nat["contribution"] / nat["spend"] == nat["roi"]
 
 
-@pytest.mark.parametrize("cfg", [SimulationConfig(), wide(3)])
-def test_true_revenue_of_the_panels_spend_is_its_contribution(cfg, tmp_path):
+SYNERGY = SimulationConfig(geos=4, weeks=60, channels=3, synergy=[["tv", "social"]], synergy_kappa=0.8)
+
+
+@pytest.mark.parametrize("cfg", [SimulationConfig(), wide(3), SYNERGY])
+def test_true_revenue_of_the_panels_spend_is_its_media_total(cfg, tmp_path):
     frame, truth = simulate(cfg)
     loaded = json.loads(json.dumps(truth))                     # what truth.json holds
-    got = true_revenue(arrays(frame, cfg), loaded).sum(axis=(0, 1))
-    want = [truth["national"][ch]["contribution"] for ch in truth["channels"]]
-    np.testing.assert_allclose(got, want, rtol=1e-6)           # impressions are rounded in the table
-    doubled = true_revenue(2 * arrays(frame, cfg), loaded).sum(axis=(0, 1))
-    assert np.all(doubled > got)
+    got = true_revenue(arrays(frame, cfg), loaded)
+    own = sum(truth["national"][ch]["contribution"] for ch in truth["channels"])
+    syn = sum(v["contribution"] for v in truth.get("synergy", {}).values())
+    assert got.sum() == pytest.approx(own + syn, rel=1e-6)     # impressions are rounded in the table
+    assert truth["media_total"] == pytest.approx(own + syn, rel=1e-12)
+    assert true_revenue(2 * arrays(frame, cfg), loaded).sum() > got.sum()
+
+
+def test_synergy_panel_truth_is_its_counterfactuals():
+    frame, truth = simulate(SYNERGY)
+    g, t = SYNERGY.geos, SYNERGY.weeks
+    revenue = frame["revenue"].to_numpy().reshape(g, t)
+    spend = arrays(frame, SYNERGY)
+    syn = truth["synergy"]["tv:social"]
+    assert syn["kappa"] == 0.8 and syn["contribution"] > 0
+    for j, ch in enumerate(CHANNEL_NAMES[:3]):
+        scale = np.ones(3)
+        scale[j] = 0.0
+        off = simulate(SYNERGY, spend_scale=scale)[0]["revenue"].to_numpy().reshape(g, t)
+        lost = (revenue - off).sum()
+        nat = truth["national"][ch]
+        assert lost / spend[..., j].sum() == pytest.approx(nat["roi_total"], rel=1e-9)
+        paired = ch in ("tv", "social")
+        assert lost == pytest.approx(nat["contribution"] + (syn["contribution"] if paired else 0), rel=1e-9)
+    total = lambda scale: simulate(SYNERGY, spend_scale=np.array(scale))[0]["revenue"].sum()  # noqa: E731
+    interaction = revenue.sum() - total([0.0, 1, 1]) - total([1.0, 1, 0]) + total([0.0, 1, 0])
+    assert interaction == pytest.approx(syn["contribution"], rel=1e-6)
+
+
+def test_simulated_synergy_needs_two_of_the_panels_channels():
+    with pytest.raises(ConfigError, match="not a pair"):
+        simulate(SimulationConfig(channels=3, synergy=[["tv", "radio"]]))
 
 
 def test_write_simulation_and_cli_make_wide_panels(tmp_path):

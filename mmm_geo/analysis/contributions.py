@@ -1,4 +1,5 @@
-"""Contribution decomposition over time: baseline, trend, seasonality, each control, each channel.
+"""Contribution decomposition over time: baseline, trend, seasonality, each control, each channel
+and each synergy pair (``model.synergy``).
 
 The parts come from :func:`mmm_geo.model.hierarchical.components` (the one definition of the model
 mean), evaluated per posterior draw and converted to the user's KPI units. They are additive: per
@@ -23,6 +24,7 @@ from mmm_geo.data.scaling import ModelData, Scaling, model_data
 from mmm_geo.model.hierarchical import components, time_bases
 
 PARTS = ("baseline", "trend", "seasonality")
+GROUPED = {"controls": dims.CONTROL, "media": dims.CHANNEL, "synergy": dims.PAIR}   # part: its dim
 
 
 def inputs(ds: xr.Dataset, scaling: Scaling, cfg: ModelConfig,
@@ -44,44 +46,46 @@ def decomposition(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg: 
     Returns:
         Dataset with ``baseline``, ``trend``, ``seasonality`` and ``expected`` (their sum with
         the controls and media) of dims (chain, draw, geo, time); ``controls`` (chain, draw, geo,
-        time, control); ``media`` (chain, draw, geo, time, channel).
+        time, control); ``media`` (chain, draw, geo, time, channel); with synergy pairs,
+        ``synergy`` (chain, draw, geo, time, synergy_pair).
     """
     arrays = jax.tree.map(jnp.asarray, inputs(ds, scaling, cfg, train))
     unit = jnp.asarray(scaling.kpi_scale * ds["population"].values[:, None])          # (geo, 1)
 
     def per_draw(p):
         out = components(p, arrays, cfg)
-        return {k: out[k] * (unit[..., None] if k in ("controls", "media") else unit)
-                for k in (*PARTS, "controls", "media")}
+        return {k: out[k] * (unit[..., None] if k in GROUPED else unit) for k in (*PARTS, *GROUPED)}
 
     full = map_draws(per_draw, posterior, cfg, batch)
     gt = (*SAMPLE, dims.GEO, dims.TIME)
-    out = xr.Dataset(
-        {**{k: (gt, full[k]) for k in PARTS},
-         "controls": ((*gt, dims.CONTROL), full["controls"]),
-         "media": ((*gt, dims.CHANNEL), full["media"])},
-        coords={**{d: ds.coords[d].values for d in (dims.GEO, dims.TIME, dims.CHANNEL, dims.CONTROL)},
-                **{d: posterior.coords[d].values for d in SAMPLE}},
-    )
+    coords = {**{d: ds.coords[d].values for d in (dims.GEO, dims.TIME, dims.CHANNEL, dims.CONTROL)},
+              **{d: posterior.coords[d].values for d in SAMPLE}}
+    if dims.PAIR in posterior.coords:
+        coords[dims.PAIR] = posterior.coords[dims.PAIR].values
+    out = xr.Dataset({**{k: (gt, full[k]) for k in PARTS},
+                      **{k: ((*gt, d), full[k]) for k, d in GROUPED.items() if d in coords}},
+                     coords=coords)
     out["expected"] = total(out)
     return out
 
 
 def total(parts: xr.Dataset) -> xr.DataArray:
     """Sum of all parts, (..., geo, time): the model mean of the KPI."""
-    return (sum(parts[k] for k in PARTS) + parts["controls"].sum(dims.CONTROL)
-            + parts["media"].sum(dims.CHANNEL))
+    return (sum(parts[k] for k in PARTS)
+            + sum(parts[k].sum(d) for k, d in GROUPED.items() if k in parts))
 
 
 def by_component(parts: xr.Dataset) -> xr.DataArray:
     """The parts stacked along a ``component`` dim: baseline, trend, seasonality, each control,
     each channel, in that order; other dims kept."""
     pieces = [parts[k].expand_dims(component=[k]) for k in PARTS]
-    for name, kind in (("controls", dims.CONTROL), ("media", dims.CHANNEL)):
-        da = parts[name].rename({kind: "component"}).drop_vars("component")
-        pieces.append(da.assign_coords(component=[str(c) for c in parts[name][kind].values]))
+    for name, kind in GROUPED.items():
+        if name in parts:
+            da = parts[name].rename({kind: "component"}).drop_vars("component")
+            label = "synergy " if name == "synergy" else ""
+            pieces.append(da.assign_coords(component=[label + str(c) for c in parts[name][kind].values]))
     order = ("component", *parts["baseline"].dims)
-    return xr.concat([p.drop_vars([dims.CONTROL, dims.CHANNEL], errors="ignore").transpose(*order)
+    return xr.concat([p.drop_vars(list(GROUPED.values()), errors="ignore").transpose(*order)
                       for p in pieces], dim="component")
 
 

@@ -8,6 +8,10 @@ Definitions (over the modelled window, nationally and per geo):
 - ROI = revenue contribution / spend;
 - marginal ROI = extra revenue from 1 % more of the channel's spend in every week / that 1 %;
 - cost per KPI = spend / KPI contribution (for conversion KPIs).
+
+With synergy pairs (``model.synergy``) the counterfactual ROI includes the whole interaction of
+the channel's pairs (switching it off loses both); ``roi_own`` is the channel's own response
+alone, and ``synergy_contribution`` (per pair) the interaction itself.
 """
 
 from __future__ import annotations
@@ -71,11 +75,38 @@ def channel_metrics(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg
     )
     if not ds.attrs.get("kpi_is_revenue", 1):
         out["cost_per_kpi"] = (cdims, spend.sum(axis=0) / kpi.sum(axis=2))
+    sp = mm.spec(cfg, ds.sizes[dims.CHANNEL])
+    if sp.pairs:
+        own, syn = _synergy_split(posterior, ds, scaling, cfg, batch)
+        out["roi_own"] = (cdims, own / spend.sum(axis=0))
+        out["synergy_contribution"] = ((dims.CHAIN, dims.DRAW, dims.PAIR), syn)
+        out = out.assign_coords({dims.PAIR: mm.pair_names(sp, list(ds.coords[dims.CHANNEL].values))})
     return out
 
 
-def interval_table(metrics: xr.Dataset, names=("roi", "mroi", "contribution"), prob: float = 0.9) -> pd.DataFrame:
-    """Posterior mean, median and central ``prob`` interval of national metrics, by channel."""
+def _synergy_split(posterior, ds, scaling, cfg, batch):
+    """Per draw, each channel's own revenue contribution (chain, draw, channel) and each synergy
+    pair's (chain, draw, pair) over the window."""
+    media = jnp.asarray(model_data(ds, scaling).media)
+    sp = mm.spec(cfg, media.shape[-1])
+    rev_unit = jnp.asarray(scaling.kpi_scale * ds["population"].values)[:, None, None] \
+        * jnp.asarray(ds["revenue_per_kpi"].values)[..., None]
+
+    def per_draw(p):
+        unit = mm.unit_response(sp, p, media)
+        return {"own": (mm.scale(p, unit) * rev_unit).sum((-3, -2)),
+                "synergy": (mm.synergy(sp, p, unit) * rev_unit).sum((-3, -2))}
+
+    out = map_draws(per_draw, posterior, cfg, batch)
+    return out["own"], out["synergy"]
+
+
+SUMMARY = ("roi", "mroi", "contribution", "roi_own", "synergy_contribution")
+
+
+def interval_table(metrics: xr.Dataset, names=SUMMARY, prob: float = 0.9) -> pd.DataFrame:
+    """Posterior mean, median and central ``prob`` interval of national metrics, by channel (by
+    pair for ``synergy_contribution``); metrics the model lacks are left out."""
     lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
     rows = []
     for name in names:
@@ -83,8 +114,10 @@ def interval_table(metrics: xr.Dataset, names=("roi", "mroi", "contribution"), p
             continue
         v = metrics[name].stack(sample=(dims.CHAIN, dims.DRAW))
         q = v.quantile([lo, 0.5, hi], dim="sample").values
-        for j, ch in enumerate(metrics.coords[dims.CHANNEL].values):
-            rows.append({"metric": name, "channel": ch, "mean": float(v.isel(channel=j).mean()),
+        (dim,) = [d for d in v.dims if d != "sample"]       # channel, or synergy_pair
+        for j, ch in enumerate(metrics.coords[dim].values):
+            x = v.isel({dim: j})
+            rows.append({"metric": name, "channel": ch, "mean": float(x.mean()),
                          "median": q[1, j], f"p{lo * 100:g}": q[0, j], f"p{hi * 100:g}": q[2, j],
-                         "p_gt_1": float((v.isel(channel=j) > 1).mean()) if "roi" in name else np.nan})
+                         "p_gt_1": float((x > 1).mean()) if "roi" in name else np.nan})
     return pd.DataFrame(rows)

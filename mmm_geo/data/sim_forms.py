@@ -26,7 +26,7 @@ Saturation of the adstocked exposure ``a``:
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, NamedTuple, Sequence
+from typing import Callable, Dict, List, NamedTuple, Sequence, Tuple
 
 import numpy as np
 
@@ -49,6 +49,8 @@ class Media(NamedTuple):
         params: parameter name -> (C,) array (a form reads only its own parameters).
         weights: normalised lag weights, (L, C).
         beta_geo: the effect scale of each geo x channel (revenue per capita), (G, C).
+        synergy: interacting pairs ``(i, j, kappa)``: each adds
+            ``kappa * sqrt(beta_geo_i * beta_geo_j) * s_i * s_j`` (``s``: saturated carryover).
     """
 
     adstock: List[str]
@@ -56,6 +58,7 @@ class Media(NamedTuple):
     params: Dict[str, np.ndarray]
     weights: np.ndarray
     beta_geo: np.ndarray
+    synergy: Tuple[Tuple[int, int, float], ...] = ()
 
 
 def check_forms(adstocks: Sequence[str], saturations: Sequence[str]) -> None:
@@ -135,9 +138,22 @@ def saturate(a: np.ndarray, kinds: Sequence[str], params: Dict[str, np.ndarray])
 
 
 def media_effect(x: np.ndarray, media: Media) -> np.ndarray:
-    """True media effect per capita (geo, time, channel) of scaled exposure ``x`` (same shape)."""
+    """True media effect per capita (geo, time, channel) of scaled exposure ``x`` (same shape),
+    each channel's own (without synergy)."""
+    return media.beta_geo[:, None, :] * saturate(adstock(x, media.weights), media.saturation, media.params)
+
+
+def synergy_effect(x: np.ndarray, media: Media) -> np.ndarray:
+    """True synergy effect per capita (geo, time, pair) of scaled exposure ``x``."""
     sat = saturate(adstock(x, media.weights), media.saturation, media.params)
-    return media.beta_geo[:, None, :] * sat
+    out = [k * np.sqrt(media.beta_geo[:, i] * media.beta_geo[:, j])[:, None] * sat[..., i] * sat[..., j]
+           for i, j, k in media.synergy]
+    return np.stack(out, axis=-1) if out else np.zeros(x.shape[:-1] + (0,))
+
+
+def total_effect(x: np.ndarray, media: Media) -> np.ndarray:
+    """True whole media effect per capita (geo, time): every channel's own plus every synergy."""
+    return media_effect(x, media).sum(-1) + synergy_effect(x, media).sum(-1)
 
 
 def channel_params(media: Media, j: int) -> dict:

@@ -29,7 +29,7 @@ import pandas as pd
 
 from mmm_geo.config import ChannelColumns, DataConfig, SimulationConfig
 from mmm_geo.data.sim_forms import (SATURATIONS, Media, channel_params, check_forms, lag_weights,
-                                    media_effect)
+                                    media_effect, synergy_effect, total_effect)
 from mmm_geo.data.sim_wide import YEAR, Wide, channel_classes, draw_wide
 from mmm_geo.errors import ConfigError
 
@@ -59,6 +59,12 @@ def _check(cfg: SimulationConfig) -> None:
                               "from, spend_ratio >= 1 and 0 <= class_share <= 1")
     else:
         check_forms([cfg.adstock], [cfg.saturation])
+    names = CHANNEL_NAMES[: cfg.channels]
+    for pair in cfg.synergy:
+        if len(pair) != 2 or len(set(pair)) != 2 or not set(pair) <= set(names):
+            raise ConfigError(f"simulation.synergy: {list(pair)} is not a pair of two of the "
+                              f"panel's channels {names}\n  fix: e.g. simulation.synergy="
+                              f"[[{names[0]},{names[-1]}]]")
     if cfg.kpi_noise not in KPI_NOISE:
         raise ConfigError(f"simulation.kpi_noise={cfg.kpi_noise!r} is unknown; use one of "
                           f"{', '.join(KPI_NOISE)}")
@@ -152,12 +158,14 @@ def simulate(cfg: SimulationConfig = SimulationConfig(),
     sat_pop = media_effect(x, media) * geo_mult[:, None, :] * pop[:, None, None]
     params["beta"] = params["roi_target"] * spend.sum(axis=(0, 1)) / sat_pop.sum(axis=(0, 1))
     params["beta_geo"] = params["beta"] * geo_mult
-    media = media._replace(beta_geo=params["beta_geo"])
+    params["synergy"] = [[channels.index(a), channels.index(b), cfg.synergy_kappa] for a, b in cfg.synergy]
+    media = media._replace(beta_geo=params["beta_geo"],
+                           synergy=tuple((i, j, k) for i, j, k in params["synergy"]))
 
-    media_pc = media_effect(x if spend_scale is None else x * spend_scale, media)
+    media_pc = total_effect(x if spend_scale is None else x * spend_scale, media)
     base_pc = base[:, None] * (1 + trend + season)[None, :] + z @ gamma
     noise = rng.normal(0, cfg.noise * base.mean(), size=(g, t))
-    mean_pc = base_pc + media_pc.sum(-1)
+    mean_pc = base_pc + media_pc
     frame = {"geo": np.repeat(geos, t), "week": np.tile(pd.date_range(cfg.start, periods=t, freq="7D"), g),
              **_kpi(mean_pc, noise, pop, cfg), "population": np.repeat(pop, t)}
     for j, name in enumerate(channels):
@@ -206,20 +214,23 @@ def _revenue(x: np.ndarray, media: Media, pop: np.ndarray) -> np.ndarray:
 
 
 def true_revenue(spend: np.ndarray, truth: dict) -> np.ndarray:
-    """The TRUE incremental revenue (geo, time, channel) of any spend (geo, time, channel) of a
-    simulated panel's geos and channels, from its truth dict (``simulate``'s, or ``truth.json``).
+    """The TRUE incremental revenue (geo, time) of any spend (geo, time, channel) of a simulated
+    panel's geos and channels, every channel's own and every synergy, from its truth dict
+    (``simulate``'s, or ``truth.json``).
 
     The same response as the truth's contributions (``_truth``), on the exposure the spend buys at
     the panel's cost per impression (the table's impressions are rounded to whole numbers, a
     relative difference below 1e-6). The panel starts from zero: spend before its first week
     does not carry over.
     """
-    p = {key: np.asarray(v, float) for key, v in truth["params"].items()}
+    p = {key: np.asarray(v, float) for key, v in truth["params"].items() if key != "synergy"}
     chans = truth["channels"].values()
     media = Media([ch["adstock"] for ch in chans], [ch["saturation"] for ch in chans], p,
-                  p["lag_weights"], p["beta_geo"])
+                  p["lag_weights"], p["beta_geo"],
+                  tuple((int(i), int(j), k) for i, j, k in truth["params"].get("synergy", [])))
     pop = p["population"]
-    return _revenue(spend / p["cost_per_impression"] / pop[:, None, None] / p["media_unit"], media, pop)
+    x = spend / p["cost_per_impression"] / pop[:, None, None] / p["media_unit"]
+    return total_effect(x, media) * pop[:, None]
 
 
 def _truth(x, spend, pop, media: Media, geos, channels) -> dict:
@@ -232,11 +243,23 @@ def _truth(x, spend, pop, media: Media, geos, channels) -> dict:
         return {ch: {"contribution": float(cg[j]), "spend": float(sg[j]), "roi": float(cg[j] / sg[j]),
                      "mroi": float(mg[j] / (0.01 * sg[j]))} for j, ch in enumerate(channels)}
 
-    return {
+    out = {
         "national": block(contrib.sum(0), marginal.sum(0), cost.sum(0)),
         "geo": {geo: block(contrib[i], marginal[i], cost[i]) for i, geo in enumerate(geos)},
         "media_total": float(resp.sum()),
     }
+    if media.synergy:      # counterfactuals of the whole response: synergy included
+        tot = lambda xx: float((total_effect(xx, media).sum(1) * pop).sum())  # noqa: E731
+        for j, ch in enumerate(channels):
+            scaled = lambda f: x * np.where(np.arange(len(channels)) == j, f, 1.0)  # noqa: E731
+            lost, gain = tot(x) - tot(scaled(0.0)), tot(scaled(1.01)) - tot(x)
+            out["national"][ch].update(contribution_total=lost, roi_total=lost / spend[..., j].sum(),
+                                       mroi_total=gain / (0.01 * spend[..., j].sum()))
+        syn = synergy_effect(x, media).sum(axis=1) * pop[:, None]          # (geo, pair)
+        out["synergy"] = {f"{channels[i]}:{channels[j]}": {"kappa": k, "contribution": float(syn[:, n].sum())}
+                          for n, (i, j, k) in enumerate(media.synergy)}
+        out["media_total"] += float(syn.sum())
+    return out
 
 
 def _lift_tests(x, pop, media: Media, cfg: SimulationConfig, geos, channels, weeks) -> list:

@@ -46,7 +46,8 @@ def check_config(cfg: ModelConfig) -> None:
         if value not in allowed:
             raise ConfigError(f"{key}={value!r} is unknown; use one of {sorted(allowed)}")
     n_channel = max(len(cfg.channel_names), 1)
-    mm.spec(cfg if cfg.channel_names else dataclasses.replace(cfg, channels={}), n_channel)
+    early = dataclasses.replace(cfg, channels={}, synergy=dataclasses.replace(cfg.synergy, pairs=[]))
+    mm.spec(cfg if cfg.channel_names else early, n_channel)
     for name, prior in vars(cfg.priors).items():
         priors.check_prior(name, prior)
     if cfg.adstock.max_lag < 1 or cfg.trend_knots < 0 or cfg.fourier_order < 0:
@@ -102,10 +103,12 @@ def time_bases(n_time: int, cfg: ModelConfig, n_fit: Optional[int] = None):
 
 
 def components(params: Params, data: ModelData, cfg: ModelConfig,
-               media: Optional[jnp.ndarray] = None) -> Dict[str, jnp.ndarray]:
+               unit: Optional[jnp.ndarray] = None) -> Dict[str, jnp.ndarray]:
     """Additive parts of the mean: baseline, trend, seasonality (geo, time); controls (geo, time,
-    control); media (geo, time, channel; the media component's response unless given). Their sum
-    is the mean of the scaled KPI."""
+    control); media (geo, time, channel) and synergy (geo, time, synergy pair), from the media
+    component's unit response (computed unless given). Their sum is the mean of the scaled KPI."""
+    sp = mm.spec(cfg, data.media.shape[-1])
+    unit = mm.unit_response(sp, params, data.media) if unit is None else unit
     n_geo, n_time = data.y.shape
     trend = data.trend @ params["trend_coef"]
     season = data.season @ params["season_coef"]
@@ -117,15 +120,15 @@ def components(params: Params, data: ModelData, cfg: ModelConfig,
         "trend": scale * jnp.broadcast_to(trend, (n_geo, n_time)),
         "seasonality": scale * jnp.broadcast_to(season, (n_geo, n_time)),
         "controls": data.controls * gamma[:, None, :],
-        "media": (mm.response(mm.spec(cfg, data.media.shape[-1]), params, data.media)
-                  if media is None else media),
+        "media": mm.scale(params, unit),
+        "synergy": mm.synergy(sp, params, unit),
     }
 
 
 def mean(parts: Dict[str, jnp.ndarray]) -> jnp.ndarray:
     """Sum of :func:`components`, (geo, time)."""
     return (parts["baseline"] + parts["trend"] + parts["seasonality"]
-            + parts["controls"].sum(-1) + parts["media"].sum(-1))
+            + parts["controls"].sum(-1) + parts["media"].sum(-1) + parts["synergy"].sum(-1))
 
 
 POSITIVE = 1e-6   # floor of the mean where a likelihood needs it positive
@@ -194,7 +197,8 @@ def _sample_params(data: ModelData, cfg: ModelConfig) -> Params:
 
 
 def _sample_baseline(p: Params, media: jnp.ndarray, data: ModelData, cfg: ModelConfig) -> jnp.ndarray:
-    """Geo baselines, sampled through their mean level ``baseline + mean media effect``.
+    """Geo baselines, sampled through their mean level ``baseline + mean media effect``
+    (``media``: the whole media effect, (geo, time)).
 
     The prior is unchanged (``baseline_g`` ~ its prior); only the coordinates NUTS moves in
     differ. The level is pinned down by the mean KPI of the geo, while ``baseline_g`` trades off
@@ -202,7 +206,7 @@ def _sample_baseline(p: Params, media: jnp.ndarray, data: ModelData, cfg: ModelC
     level turns that long ridge into a nearly axis-aligned direction in the media effects.
     """
     train = jnp.asarray(data.train, media.dtype)
-    media_mean = (media.sum(-1) * train).sum(-1) / train.sum()          # (geo,)
+    media_mean = (media * train).sum(-1) / train.sum()          # (geo,)
     pr = cfg.priors.baseline_mean
     prior = (dist.Normal(p["baseline_mean"], p["baseline_sd"]) if "baseline_mean" in p
              else priors.PRIORS[pr.dist](pr.a, pr.b))
@@ -216,9 +220,10 @@ def _sample_baseline(p: Params, media: jnp.ndarray, data: ModelData, cfg: ModelC
 def _model(data: ModelData, cfg: ModelConfig, y: Optional[jnp.ndarray]) -> None:
     p = _sample_params(data, cfg)
     sp = mm.spec(cfg, data.media.shape[-1])
-    media = mm.scale(p, p.pop("media_unit"))
+    unit = p.pop("media_unit")
+    media = mm.scale(p, unit).sum(-1) + mm.synergy(sp, p, unit).sum(-1)
     p["baseline"] = _sample_baseline(p, media, data, cfg)
-    mu = mean(components(p, data, cfg, media))
+    mu = mean(components(p, data, cfg, unit))
     sigma = p["sigma"][:, None] if cfg.sigma_per_geo else p["sigma"]
     with numpyro.plate(dims.GEO, data.y.shape[0], dim=-2), \
             numpyro.plate(dims.TIME, data.y.shape[1], dim=-1), \

@@ -76,7 +76,13 @@ class Spec(NamedTuple):
     prior_kind: str
     media_priors: Tuple[Prior, ...]
     geo_sd: Prior
-    separable: bool = True       # no channel interactions: a channel's counterfactual is its column
+    pairs: Tuple[Tuple[int, int], ...] = ()     # interacting channel pairs (model.synergy)
+    synergy_prior: Prior = Prior("normal", 0.0, 0.5)
+
+    @property
+    def separable(self) -> bool:
+        """No channel interactions: a channel's counterfactual is its own column."""
+        return not self.pairs
 
 
 def _overrides(cfg: ModelConfig, n_channel: int) -> list:
@@ -91,6 +97,27 @@ def _overrides(cfg: ModelConfig, n_channel: int) -> list:
     if names and len(names) != n_channel:
         raise ConfigError(f"model.channel_names has {len(names)} names for {n_channel} channels")
     return [cfg.channels.get(name) for name in names] if names else [None] * n_channel
+
+
+def _pairs(cfg: ModelConfig) -> Tuple[Tuple[int, int], ...]:
+    names = list(cfg.channel_names)
+    out = []
+    for pair in cfg.synergy.pairs:
+        pair = list(pair)
+        if not names:
+            raise ConfigError("model.synergy.pairs needs the data's channel names "
+                              "(model.channel_names); they are filled in by mmm-geo fit")
+        unknown = [c for c in pair if c not in names]
+        if len(pair) != 2 or len(set(pair)) != 2 or unknown:
+            raise ConfigError(f"model.synergy.pairs: {pair} is not a pair of two different channels"
+                              f"{f' (unknown: {unknown})' if unknown else ''}; the data's channels "
+                              f"are {names}\n  fix: e.g. model.synergy.pairs=[[{names[0]},"
+                              f"{names[-1]}]]")
+        key = tuple(sorted(names.index(c) for c in pair))
+        if key in out:
+            raise ConfigError(f"model.synergy.pairs: {pair} is listed twice\n  fix: list it once")
+        out.append(key)
+    return tuple(out)
 
 
 def _kind(value, registry, key) -> str:
@@ -127,11 +154,13 @@ def spec(cfg: ModelConfig, n_channel: int) -> Spec:
     base = cfg.media_prior.prior or MEDIA_PRIORS[kind]
     media = tuple(_frozen((o.priors.get(kind) if o else None) or base) for o in over)
     out = Spec(n_channel, ad, sat, cfg.adstock.max_lag, cfg.adstock.normalize, cfg.order,
-               tuple(sites), kind, media, cfg.priors.media_geo_sd)
+               tuple(sites), kind, media, cfg.priors.media_geo_sd, _pairs(cfg),
+               _frozen(cfg.synergy.prior))
     for site in out.sites:
         _one_family(site.name, site.priors)
     _one_family(f"media_{kind}", media)
     priors.check_prior("media_geo_sd", cfg.priors.media_geo_sd)
+    priors.check_prior("synergy", out.synergy_prior)
     return out
 
 
@@ -156,8 +185,16 @@ def site_dim(s: Site, sp: Spec) -> str:
 def site_coords(sp: Spec, channel_names) -> Dict[str, list]:
     """Coords of the subset channel dims of :func:`site_dim`."""
     names = list(channel_names)
-    return {site_dim(s, sp): [names[c] for c in s.channels] for s in sp.sites
-            if site_dim(s, sp) != dims.CHANNEL}
+    out = {site_dim(s, sp): [names[c] for c in s.channels] for s in sp.sites
+           if site_dim(s, sp) != dims.CHANNEL}
+    if sp.pairs:
+        out[dims.PAIR] = pair_names(sp, names)
+    return out
+
+
+def pair_names(sp: Spec, channel_names) -> list:
+    """``"a:b"`` per synergy pair."""
+    return [f"{channel_names[i]}:{channel_names[j]}" for i, j in sp.pairs]
 
 
 def _vector_prior(chosen) -> Tuple[str, jnp.ndarray, jnp.ndarray]:
@@ -247,9 +284,21 @@ def response(sp: Spec, p: Params, media: jnp.ndarray) -> jnp.ndarray:
     return scale(p, unit_response(sp, p, media))
 
 
+def synergy(sp: Spec, p: Params, unit: jnp.ndarray) -> jnp.ndarray:
+    """Each synergy pair's interaction effect on the scaled KPI from the unit responses,
+    ``kappa * sqrt(effect_i * effect_j) * u_i * u_j``, (..., geo, time, pair)."""
+    if not sp.pairs:
+        return jnp.zeros(unit.shape[:-1] + (0,), unit.dtype)
+    i, j = (jnp.asarray(c) for c in zip(*sp.pairs))
+    log_e = p["media_log_effect_geo"]
+    size = p["synergy"][..., None, :] * jnp.exp(0.5 * (log_e[..., i] + log_e[..., j]))
+    return size[..., :, None, :] * unit[..., i] * unit[..., j]
+
+
 def total(sp: Spec, p: Params, media: jnp.ndarray) -> jnp.ndarray:
-    """The whole media effect on the scaled KPI, (..., geo, time)."""
-    return response(sp, p, media).sum(-1)
+    """The whole media effect on the scaled KPI, channels and their synergy, (..., geo, time)."""
+    unit = unit_response(sp, p, media)
+    return scale(p, unit).sum(-1) + synergy(sp, p, unit).sum(-1)
 
 
 def counterfactual(sp: Spec, p: Params, media: jnp.ndarray, factor: jnp.ndarray) -> jnp.ndarray:
@@ -304,6 +353,8 @@ def sample(sp: Spec, media: jnp.ndarray, revenue_weight: jnp.ndarray,
         log_beta = jnp.log(target) - jnp.log(denom)
     with numpyro.plate(dims.CHANNEL, sp.n_channel, dim=-1), numpyro.plate(dims.GEO, n_geo, dim=-2):
         p["media_log_effect_geo"] = numpyro.deterministic("media_log_effect_geo", log_beta + log_mult)
+    if sp.pairs:
+        p["synergy"] = _sample_vector("synergy", (sp.synergy_prior,) * len(sp.pairs), dims.PAIR)
     return p, unit
 
 
