@@ -25,6 +25,7 @@ import xarray as xr
 from mmm_geo import dims
 from mmm_geo.config import (FitConfig, InferenceConfig, OptimizeConfig, OptimizerConfig,
                             SimulationConfig, config_hash, to_config)
+from mmm_geo.analysis.checks import true_metric
 from mmm_geo.data.sim_wide import CLASSES
 from mmm_geo.data.simulate import true_revenue
 from mmm_geo.optimize.problem import Problem, cells, current_mix, to_decision
@@ -49,7 +50,7 @@ def interval_rows(posterior: xr.Dataset, truth: dict) -> pd.DataFrame:
         draws = posterior[metric].stack(sample=(dims.CHAIN, dims.DRAW)).transpose(dims.CHANNEL, "sample")
         q = np.quantile(draws.values, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1)
         for j, ch in enumerate(np.asarray(draws[dims.CHANNEL].values).astype(str)):
-            true = truth["national"][ch][metric]
+            true = true_metric(truth, metric, ch)
             rows.append({"channel": ch, "metric": metric, "true": true, "median": q[2, j],
                          "p5": q[0, j], "p25": q[1, j], "p75": q[3, j], "p95": q[4, j],
                          "in50": bool(q[1, j] <= true <= q[3, j]),

@@ -23,6 +23,7 @@ import xarray as xr
 from mmm_geo import dims
 from mmm_geo.analysis.accuracy import fit_metrics
 from mmm_geo.analysis.lift import lift_agreement
+from mmm_geo.analysis.checks import true_metric
 from mmm_geo.analysis.roi import channel_metrics, interval_table
 from omegaconf import OmegaConf
 
@@ -207,16 +208,9 @@ def with_channels(cfg: FitConfig, ds: xr.Dataset) -> FitConfig:
 
 
 def add_truth(summary: pd.DataFrame, truth: dict) -> pd.DataFrame:
-    """Add the true value and whether the 90 % interval covers it (simulated data only). The
-    model's counterfactual ``roi``, ``mroi`` and ``contribution`` are the truth's ``*_total``
-    where the panel has synergy, its ``roi_own`` the truth's own ``roi``."""
-    def value(metric, ch):
-        if metric == "synergy_contribution":
-            return truth["synergy"][ch]["contribution"]
-        nat = truth["national"][ch]
-        return nat["roi"] if metric == "roi_own" else nat.get(f"{metric}_total", nat[metric])
-
-    true = [value(m, ch) for m, ch in zip(summary["metric"], summary["channel"])]
+    """Add the true value (``mmm_geo.analysis.checks.true_metric``) and whether the 90 % interval
+    covers it (simulated data only)."""
+    true = [true_metric(truth, m, ch) for m, ch in zip(summary["metric"], summary["channel"])]
     out = summary.assign(true=true)
     return out.assign(covered=(out["p5"] <= out["true"]) & (out["true"] <= out["p95"]))
 

@@ -93,6 +93,17 @@ def prior_posterior_table(shift: xr.Dataset) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def true_metric(truth: dict, metric: str, name: str) -> float:
+    """A simulated panel's true national ``metric`` of channel (or synergy pair) ``name``, as the
+    model's metric of that name defines it: the model's counterfactual ``roi``, ``mroi`` and
+    ``contribution`` are the truth's ``*_total`` where the panel has synergy (else its own), the
+    model's ``roi_own`` the truth's own ``roi``."""
+    if metric == "synergy_contribution":
+        return float(truth["synergy"][name]["contribution"])
+    nat = truth["national"][name]
+    return float(nat["roi"] if metric == "roi_own" else nat.get(f"{metric}_total", nat[metric]))
+
+
 def recovery(metrics: xr.Dataset, truth: dict, prob: float = 0.9,
              names=("roi", "mroi", "contribution")) -> pd.DataFrame:
     """True national ``names`` of a simulated panel next to their posterior median and interval.
@@ -106,7 +117,7 @@ def recovery(metrics: xr.Dataset, truth: dict, prob: float = 0.9,
     for name in names:
         q = metrics[name].quantile([lo, 0.5, hi], dim=SAMPLE)
         for ch in metrics[dims.CHANNEL].values:
-            true = float(truth["national"][str(ch)][name])
+            true = true_metric(truth, name, str(ch))
             v = q.sel({dims.CHANNEL: ch}).values
             rows.append({"metric": name, "channel": str(ch), "true": true, "median": float(v[1]),
                          "lo": float(v[0]), "hi": float(v[2]),

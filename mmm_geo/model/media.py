@@ -209,6 +209,11 @@ def _sample_vector(name: str, chosen, dim: str) -> jnp.ndarray:
         return numpyro.sample(name, priors.PRIORS[family](a, b))
 
 
+def param_names(sp: Spec) -> list:
+    """The parameters the response reads: the shape sites, the geo effects and the synergy."""
+    return [s.name for s in sp.sites] + ["media_log_effect_geo"] + (["synergy"] if sp.pairs else [])
+
+
 def complete(sp: Spec, samples: Params) -> Params:
     """Add the fixed shape parameters (no site) to posterior samples (batched or not)."""
     out = dict(samples)

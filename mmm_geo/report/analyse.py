@@ -47,6 +47,7 @@ class Analysis(NamedTuple):
     recovery_fit: Optional[dict]   # metrics.json of a separate recovery fit (None: this run)
     optimizer: Optional[dict]
     lift: Optional[pd.DataFrame]   # lift_agreement (None: the data have no lift tests)
+    synergy: pd.DataFrame          # synergy_table (empty without model.synergy)
 
 
 def read_optimizer(folder: Path) -> Optional[dict]:
@@ -115,7 +116,8 @@ def analyse(run, cfg: ReportConfig, recovery: Optional[Source]) -> Analysis:
         geo_var=summarize(curves.geo_variation(metrics)["roi_geo_cv"], cfg.prob),
         components=comp,
         share=summarize(share, cfg.prob),
-        media_share=summarize(share.sel(component=channels).sum("component"), cfg.prob),
+        media_share=summarize(share.sel(component=media_components(share, channels)).sum("component"),
+                              cfg.prob),
         expected=parts["expected"].mean(SAMPLE),
         curves=curve_summary,
         decay=summarize(decay, cfg.prob),
@@ -133,7 +135,31 @@ def analyse(run, cfg: ReportConfig, recovery: Optional[Source]) -> Analysis:
                       else None),
         optimizer=read_optimizer(run.path / cfg.optimize),
         lift=lift_agreement(post, run.ds, run.scaling, model, accuracy.train_mask(run.idata), cfg.prob),
+        synergy=synergy_table(metrics, cfg.prob),
     )
+
+
+def media_components(share: xr.DataArray, channels) -> list:
+    """The components that are media: every channel and every synergy pair."""
+    return [str(c) for c in share["component"].values
+            if str(c) in channels or str(c).startswith("synergy ")]
+
+
+def synergy_table(metrics: xr.Dataset, prob: float) -> pd.DataFrame:
+    """Per synergy pair, its revenue contribution; per paired channel, its ROI with the synergy
+    (counterfactual) and of its own response alone: median and interval (empty without pairs)."""
+    if "synergy_contribution" not in metrics:
+        return pd.DataFrame()
+    rows = []
+    pairs = [str(p) for p in metrics[dims.PAIR].values]
+    paired = [c for c in map(str, metrics[dims.CHANNEL].values) if any(c in p.split(":") for p in pairs)]
+    for name, label, dim, names in (("synergy_contribution", "synergy contribution", dims.PAIR, pairs),
+                                    ("roi", "ROI with synergy", dims.CHANNEL, paired),
+                                    ("roi_own", "ROI of its own response", dims.CHANNEL, paired)):
+        q = summarize(metrics[name], prob)
+        rows += [{"quantity": f"{label} {n}", **{k: float(q[k].sel({dim: n})) for k in ("median", "lo", "hi")}}
+                 for n in names]
+    return pd.DataFrame(rows)
 
 
 def geo_order(analysis: Analysis) -> np.ndarray:

@@ -21,10 +21,12 @@ from mmm_geo.report import plots, tables
 from mmm_geo.report.analyse import Analysis, analyse, geo_order
 from mmm_geo.report.config import ReportConfig
 from mmm_geo.report.recovery import source
-from mmm_geo.report.summary import RANKING_SPEC, add, executive, trust_section
+from mmm_geo.report.summary import RANKING_SPEC, add, executive, horizon_text, trust_section
 
 SHARE_SPEC = [("component", "component", "text"), ("share_median", "share of KPI", "pct"),
               ("share_lo", "low", "pct"), ("share_hi", "high", "pct")]
+SYNERGY_SPEC = [("quantity", "", "text"), ("median", "median", "num"), ("lo", "low", "num"),
+                ("hi", "high", "num")]
 BUDGET_SPEC = [("channel", "channel", "text"), ("current", "current", "money"),
                ("recommended", "recommended", "money"), ("change_pct", "change %", "ratio"),
                ("mroi_mean", "marginal return at optimum", "ratio"),
@@ -48,6 +50,12 @@ def contributions_section(a: Analysis, run, figs: Dict[str, bytes]) -> str:
     body = add(figs, "decomposition_national", fig,
                "Posterior mean contribution of each part per week, stacked; dots: observed KPI.")
     body += H.table(tables.summary_long(a.share, "share"), SHARE_SPEC, "table-decomposition")
+    syn = a.synergy
+    if len(syn):
+        body += ("<h3>Synergy</h3><p>Each pair's interaction: revenue the two channels drive together "
+                 "beyond each alone (negative: they cannibalise). A paired channel's ROI counts the "
+                 "whole interaction, since switching it off loses it; its own ROI does not.</p>")
+        body += H.table(syn, SYNERGY_SPEC, "table-synergy")
     body += ("<p class='muted'>Trend and seasonality are centred over the fitted weeks: they move "
              "the KPI from week to week but add about nothing over the window. With a "
              "multiplicative baseline they are the baseline times the trend and seasonal terms."

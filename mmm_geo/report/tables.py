@@ -117,6 +117,7 @@ def all_tables(a: Analysis) -> Dict[str, pd.DataFrame]:
         "roi_geo": summary_long(a.roi_geo, "roi"),
         "component_share": summary_long(a.share, "share"),
         "decomposition": decomposition(a),
+        "synergy": a.synergy,
         "response_curves": summary_long(a.curves, "revenue"),
         "adstock": summary_long(a.decay, "weight"),
         "accuracy": accuracy(a),
