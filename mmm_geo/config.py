@@ -165,6 +165,9 @@ class FitConfig:
     output_dir: Optional[str] = None
     force: bool = False  # multirun: refit runs that already completed (mmm_geo.experiments)
     prior_only: bool = False  # the prior predictive check only, no fit (mmm_geo.prior_check)
+    tracking: str = "none"  # mlflow: log the run to MLflow (mmm_geo.experiments.tracking)
+    tracking_uri: Optional[str] = None  # null: a sqlite store in <run folder>/../mlflow/
+    tracking_experiment: Optional[str] = None  # null: the MLflow experiment is ``name``
 
 
 def config_hash(cfg: Any) -> str:
@@ -277,3 +280,6 @@ class OptimizeConfig:
     scenarios: List[str] = field(default_factory=list)
     output: str = "optimize"
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    tracking: str = "none"  # mlflow: log to MLflow, as for mmm-geo fit
+    tracking_uri: Optional[str] = None
+    tracking_experiment: Optional[str] = None

@@ -34,6 +34,7 @@ from mmm_geo.data.scaling import ModelData, Scaling, fit_scaling, model_data
 from mmm_geo.data.simulate import data_config, lift_table, simulate
 from mmm_geo.data.validate import check_spend, check_window
 from mmm_geo.errors import RunError
+from mmm_geo.experiments import tracking
 from mmm_geo.inference import diagnostics
 from mmm_geo.inference.mcmc import run_nuts
 from mmm_geo.inference.trace import atomic_write, build_trace, load_trace, save_trace
@@ -140,6 +141,7 @@ def fit(cfg: FitConfig, out_dir: Path, resolved_config: Optional[str] = None) ->
     single holdout split, or the whole data) is the run's own fit.
     """
     start = time.perf_counter()
+    where = tracking.target(cfg, Path(out_dir))  # checked before any work; logged once saved
     ready = setup(cfg)
     ds, truth, lengths = ready.ds, ready.truth, ready.lengths
     attrs = {"name": cfg.name, "config_hash": config_hash(cfg), "source": ds.attrs["source"],

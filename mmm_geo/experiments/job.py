@@ -22,11 +22,11 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 from mmm_geo.config import FitConfig
 from mmm_geo.errors import RunError
-from mmm_geo.experiments import store
+from mmm_geo.experiments import store, tracking
 
 PR_SET_PDEATHSIG = 1
 
@@ -46,11 +46,12 @@ def run_in_sweep(cfg: FitConfig, resolved_yaml: str) -> float:
     overrides = [o for o in hc.overrides.task if not o.startswith("force=")]
     num = hc.job.get("num")
     run_dir = exp_dir / store.run_id(cfg, cwd)
+    where = tracking.target(cfg, run_dir)  # the fit logs itself; a skipped run is logged here
     run_dir.mkdir(parents=True, exist_ok=True)
     tag = f"[job {num}] {_label(overrides)}"
     try:
         with store.RunLock(run_dir):
-            return _run_locked(cfg, resolved_yaml, run_dir, cwd, overrides, num, tag)
+            return _run_locked(cfg, resolved_yaml, run_dir, cwd, overrides, num, tag, where)
     except store.Busy:
         print(f"{tag}: skipped, {run_dir} is being fitted by another process", flush=True)
         return float("nan")
@@ -59,10 +60,12 @@ def run_in_sweep(cfg: FitConfig, resolved_yaml: str) -> float:
 
 
 def _run_locked(cfg: FitConfig, resolved_yaml: str, run_dir: Path, cwd: Path,
-                overrides: List[str], num, tag: str) -> float:
+                overrides: List[str], num, tag: str,
+                where: Optional[tracking.Target]) -> float:
     done = store.read_metrics(run_dir)
     if done is not None and not cfg.force:
         print(f"{tag}: already complete in {run_dir}, skipped (force=true refits it)", flush=True)
+        tracking.log_fit(where, run_dir, overrides)  # unless it is logged already
         return store.objective(done)
     before = (store.read_json(run_dir / store.RECORD) or {}).get("status")
     why = ("forced refit" if done else "new" if before is None else

@@ -45,7 +45,8 @@ JAX_CACHE = ".jax_cache"  # JAX's persistent compilation cache, shared by an exp
 
 # Config fields that do not change a fit's results: left out of the run id.
 VOLATILE = ("output_dir", "force", "name", "inference.progress_bar", "inference.strict",
-            "prior_only")  # (a sweep refuses prior_only=true)
+            "prior_only",  # (a sweep refuses prior_only=true)
+            "tracking", "tracking_uri", "tracking_experiment")
 
 UMASK = os.umask(0o022)
 os.umask(UMASK)

@@ -172,14 +172,17 @@ def print_report(result: Result, per_geo: bool = False) -> None:
 
 def run_optimize(cfg: OptimizeConfig) -> Result:
     """``mmm-geo optimize``: load the run, optimise, print the report, save it in the run folder."""
+    from mmm_geo.experiments import tracking
     from mmm_geo.run import load_run
 
     if not cfg.run:
         raise ConfigError("no run given\n  fix: mmm-geo optimize run=<folder of a completed fit>")
+    where = tracking.target(cfg, Path(cfg.run))
     run = load_run(Path(cfg.run))
     result = plan_run(run, cfg)
     per_geo = cfg.per_geo or cfg.optimizer.decision == "cell"
     print_report(result, per_geo)
     paths = save(result, cfg, run.path / cfg.output, per_geo)
     print(f"\nsaved {', '.join(p.name for p in paths)} to {run.path / cfg.output}")
+    tracking.log_optimize(where, cfg, Path(cfg.run), Path(cfg.run) / cfg.output)
     return result

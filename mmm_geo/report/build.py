@@ -163,6 +163,7 @@ def diagnostics_frame(run) -> pd.DataFrame:
 
 def write_report(cfg: ReportConfig) -> List[Path]:
     """Load ``cfg.run``, analyse it and write the report into ``<run>/<output>/``."""
+    from mmm_geo.experiments import tracking
     from mmm_geo.run import load_run
 
     if not cfg.run:
@@ -170,6 +171,7 @@ def write_report(cfg: ReportConfig) -> List[Path]:
     if not 0 < cfg.prob < 1 or not 0 <= cfg.poor < cfg.good <= 1:
         raise ConfigError("report: need 0 < prob < 1 and 0 <= poor < good <= 1\n  fix: e.g. "
                           "prob=0.9 good=0.8 poor=0.2")
+    where = tracking.target(cfg, Path(cfg.run))
     run = load_run(Path(cfg.run))
     out = run.path / cfg.output
     (out / "figures").mkdir(parents=True, exist_ok=True)
@@ -184,4 +186,5 @@ def write_report(cfg: ReportConfig) -> List[Path]:
         atomic_write(out / "tables" / f"{name}.csv", lambda p, f=frame: f.to_csv(p, index=False))
         paths.append(out / "tables" / f"{name}.csv")
     atomic_write(out / "report.html", lambda p: p.write_text(doc, encoding="utf-8"))
+    tracking.log_report(where, cfg, run.path, out)
     return [out / "report.html"] + paths

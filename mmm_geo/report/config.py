@@ -41,6 +41,9 @@ class ReportConfig:
     recovery_warmup: int = 300
     recovery_draws: int = 300
     seed: int = 0
+    tracking: str = "none"  # mlflow: log to MLflow, as for mmm-geo fit
+    tracking_uri: Optional[str] = None
+    tracking_experiment: Optional[str] = None
 
 
 def register_report_config() -> None:
