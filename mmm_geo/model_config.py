@@ -124,12 +124,15 @@ class ModelConfig:
     the saturated response). ``likelihood``: normal, student_t, lognormal (multiplicative noise)
     or, for count KPIs, poisson and negbinomial; every one has mean equal to the model mean, so
     contributions and ROI keep their meaning. ``channel_names`` is filled in from the data (it maps
-    ``channels`` overrides to positions); leave it empty.
+    ``channels`` overrides to positions), and so is ``organic_channels`` (the channels with exposure
+    but no spend: organic or impressions-only media, sized by ``organic_prior``, share or effect);
+    leave both empty.
     """
 
     adstock: AdstockConfig = field(default_factory=AdstockConfig)
     saturation: SaturationConfig = field(default_factory=SaturationConfig)
     media_prior: MediaPriorConfig = field(default_factory=MediaPriorConfig)
+    organic_prior: MediaPriorConfig = field(default_factory=lambda: MediaPriorConfig(kind="share"))
     channels: Dict[str, ChannelModel] = field(default_factory=dict)
     order: str = "adstock_first"
     synergy: SynergyConfig = field(default_factory=SynergyConfig)
@@ -143,3 +146,4 @@ class ModelConfig:
     likelihood: str = "normal"
     noncentered: List[str] = field(default_factory=lambda: ["control_geo", "media_geo"])
     channel_names: List[str] = field(default_factory=list)
+    organic_channels: List[str] = field(default_factory=list)

@@ -39,162 +39,14 @@ import numpyro
 import numpyro.distributions as dist
 
 from mmm_geo import dims
-from mmm_geo.config import ModelConfig, Prior
-from mmm_geo.errors import ConfigError
 from mmm_geo.model import priors
 from mmm_geo.model.forms import ADSTOCKS, SATURATIONS
+from mmm_geo.model.media_spec import (  # noqa: F401  (the spec is part of this module's interface)
+    MEDIA_PRIORS, ORDERS, Site, Spec, pair_names, site_coords, site_dim, size_sites, spec)
 
 Params = Dict[str, jnp.ndarray]
 MARGIN = 0.01
 FILL = 0.5        # parameter value of channels whose form lacks the parameter (finite in every form)
-MEDIA_PRIORS = {"roi": Prior("lognormal", 0.2, 0.9), "mroi": Prior("lognormal", -0.3, 0.9),
-                "share": Prior("lognormal", -3.0, 1.2), "effect": Prior("lognormal", -3.0, 1.0)}
-ORDERS = ("adstock_first", "saturation_first")
-
-
-class Site(NamedTuple):
-    """One shape-parameter site: ``name`` (e.g. ``adstock_`` + parameter), the form role and parameter,
-    the channel positions it covers and their priors (one per channel, one distribution)."""
-
-    name: str
-    role: str
-    param: str
-    channels: Tuple[int, ...]
-    priors: Tuple[Prior, ...]
-
-
-class Spec(NamedTuple):
-    """The media model of a config, resolved per channel (static: plain Python values)."""
-
-    n_channel: int
-    adstock: Tuple[str, ...]
-    saturation: Tuple[str, ...]
-    max_lag: int
-    normalize: bool
-    order: str
-    sites: Tuple[Site, ...]
-    prior_kind: str
-    media_priors: Tuple[Prior, ...]
-    geo_sd: Prior
-    pairs: Tuple[Tuple[int, int], ...] = ()     # interacting channel pairs (model.synergy)
-    synergy_prior: Prior = Prior("normal", 0.0, 0.5)
-
-    @property
-    def separable(self) -> bool:
-        """No channel interactions: a channel's counterfactual is its own column."""
-        return not self.pairs
-
-
-def _overrides(cfg: ModelConfig, n_channel: int) -> list:
-    names = list(cfg.channel_names)
-    unknown = sorted(set(cfg.channels) - set(names))
-    if unknown and names:
-        raise ConfigError(f"model.channels: unknown channel(s) {unknown}; the data's channels are "
-                          f"{names}\n  fix: use one of those names")
-    if cfg.channels and not names:
-        raise ConfigError("model.channels needs the data's channel names (model.channel_names); "
-                          "they are filled in by mmm-geo fit")
-    if names and len(names) != n_channel:
-        raise ConfigError(f"model.channel_names has {len(names)} names for {n_channel} channels")
-    return [cfg.channels.get(name) for name in names] if names else [None] * n_channel
-
-
-def _pairs(cfg: ModelConfig) -> Tuple[Tuple[int, int], ...]:
-    names = list(cfg.channel_names)
-    out = []
-    for pair in cfg.synergy.pairs:
-        pair = list(pair)
-        if not names:
-            raise ConfigError("model.synergy.pairs needs the data's channel names "
-                              "(model.channel_names); they are filled in by mmm-geo fit")
-        unknown = [c for c in pair if c not in names]
-        if len(pair) != 2 or len(set(pair)) != 2 or unknown:
-            raise ConfigError(f"model.synergy.pairs: {pair} is not a pair of two different channels"
-                              f"{f' (unknown: {unknown})' if unknown else ''}; the data's channels "
-                              f"are {names}\n  fix: e.g. model.synergy.pairs=[[{names[0]},"
-                              f"{names[-1]}]]")
-        key = tuple(sorted(names.index(c) for c in pair))
-        if key in out:
-            raise ConfigError(f"model.synergy.pairs: {pair} is listed twice\n  fix: list it once")
-        out.append(key)
-    return tuple(out)
-
-
-def _kind(value, registry, key) -> str:
-    if value not in registry:
-        raise ConfigError(f"{key}={value!r} is unknown; use one of {sorted(registry)}")
-    return value
-
-
-def spec(cfg: ModelConfig, n_channel: int) -> Spec:
-    """Resolve the media config for ``n_channel`` channels; ConfigError on unknown names."""
-    over = _overrides(cfg, n_channel)
-    if cfg.order not in ORDERS:
-        raise ConfigError(f"model.order={cfg.order!r} is unknown; use one of {list(ORDERS)}")
-    kind = _kind(cfg.media_prior.kind, MEDIA_PRIORS, "model.media_prior.kind")
-    ad = tuple(_kind((o and o.adstock) or cfg.adstock.kind, ADSTOCKS, "adstock kind") for o in over)
-    sat = tuple(_kind((o and o.saturation) or cfg.saturation.kind, SATURATIONS, "saturation kind")
-                for o in over)
-    sites = []
-    for role, kinds, registry, group in (("adstock", ad, ADSTOCKS, cfg.adstock),
-                                         ("saturation", sat, SATURATIONS, cfg.saturation)):
-        for key in group.priors:
-            if key not in registry[group.kind].priors:
-                raise ConfigError(f"model.{role}.priors.{key}: {group.kind} has no parameter "
-                                  f"{key!r}; its parameters are {list(registry[group.kind].priors)}")
-        params = dict.fromkeys(p for k in kinds for p in registry[k].priors)
-        for param in params:
-            chans = tuple(c for c, k in enumerate(kinds) if param in registry[k].priors)
-            chosen = []
-            for c in chans:
-                default = group.priors.get(param) if kinds[c] == group.kind else None
-                own = over[c].priors.get(param) if over[c] else None
-                chosen.append(_frozen(own or default or registry[kinds[c]].priors[param]))
-            sites.append(Site(f"{role}_{param}", role, param, chans, tuple(chosen)))
-    base = cfg.media_prior.prior or MEDIA_PRIORS[kind]
-    media = tuple(_frozen((o.priors.get(kind) if o else None) or base) for o in over)
-    out = Spec(n_channel, ad, sat, cfg.adstock.max_lag, cfg.adstock.normalize, cfg.order,
-               tuple(sites), kind, media, cfg.priors.media_geo_sd, _pairs(cfg),
-               _frozen(cfg.synergy.prior))
-    for site in out.sites:
-        _one_family(site.name, site.priors)
-    _one_family(f"media_{kind}", media)
-    priors.check_prior("media_geo_sd", cfg.priors.media_geo_sd)
-    priors.check_prior("synergy", out.synergy_prior)
-    return out
-
-
-def _frozen(prior) -> Prior:
-    """A hashable :class:`Prior` of a config prior entry."""
-    return Prior(prior.dist, float(prior.a), float(prior.b))
-
-
-def _one_family(name: str, chosen) -> None:
-    for prior in chosen:
-        priors.check_prior(name, prior)
-    if len({p.dist for p in chosen}) > 1:
-        raise ConfigError(f"{name}: per-channel priors must share one distribution, got "
-                          f"{sorted({p.dist for p in chosen})}\n  fix: change only their a and b")
-
-
-def site_dim(s: Site, sp: Spec) -> str:
-    """The dim of a site's channel axis: ``channel``, or ``<site>_channel`` for a subset."""
-    return dims.CHANNEL if len(s.channels) == sp.n_channel else f"{s.name}_channel"
-
-
-def site_coords(sp: Spec, channel_names) -> Dict[str, list]:
-    """Coords of the subset channel dims of :func:`site_dim`."""
-    names = list(channel_names)
-    out = {site_dim(s, sp): [names[c] for c in s.channels] for s in sp.sites
-           if site_dim(s, sp) != dims.CHANNEL}
-    if sp.pairs:
-        out[dims.PAIR] = pair_names(sp, names)
-    return out
-
-
-def pair_names(sp: Spec, channel_names) -> list:
-    """``"a:b"`` per synergy pair."""
-    return [f"{channel_names[i]}:{channel_names[j]}" for i, j in sp.pairs]
 
 
 def _vector_prior(chosen) -> Tuple[str, jnp.ndarray, jnp.ndarray]:
@@ -319,11 +171,26 @@ def counterfactual(sp: Spec, p: Params, media: jnp.ndarray, factor: jnp.ndarray)
     return jnp.moveaxis(jax.vmap(one)(jnp.arange(sp.n_channel)), 0, -1)
 
 
-def _size_denominator(sp: Spec, p: Params, media, unit, geo_mult, weight) -> jnp.ndarray:
-    """sum_{g,t} weight * m * (what the media prior fixes per unit coefficient), (channel,)."""
-    if sp.prior_kind == "mroi":
+def _denominator(sp: Spec, p: Params, media, unit, geo_mult, weight, marginal: bool) -> jnp.ndarray:
+    """sum_{g,t} weight * m * (the unit response, or its marginal change), (channel,)."""
+    if marginal:
         unit = (unit_response(sp, p, media * (1 + MARGIN)) - unit) / MARGIN
     return jnp.einsum("gt,gc,gtc->c", weight, geo_mult, unit)
+
+
+def _log_beta(sp: Spec, p: Params, size, media, unit, geo_mult, weight, spend_share) -> jnp.ndarray:
+    """Each channel's log coefficient from its sampled size, by its prior kind, (channel,)."""
+    kinds = sp.prior_kinds
+    out = jnp.log(size)                                                        # effect
+    if {"roi", "mroi"} & set(kinds):
+        out = out + jnp.where(jnp.asarray([k in ("roi", "mroi") for k in kinds]),
+                              jnp.log(jnp.where(spend_share > 0, spend_share, 1.0)), 0.0)
+    for kinds_of, marginal in ((("roi", "share"), False), (("mroi",), True)):
+        mask = jnp.asarray([k in kinds_of for k in kinds])
+        if any(k in kinds_of for k in kinds):
+            denom = _denominator(sp, p, media, unit, geo_mult, weight, marginal)
+            out = out - jnp.where(mask, jnp.log(denom), 0.0)
+    return out
 
 
 def sample(sp: Spec, media: jnp.ndarray, revenue_weight: jnp.ndarray,
@@ -343,19 +210,16 @@ def sample(sp: Spec, media: jnp.ndarray, revenue_weight: jnp.ndarray,
     n_geo = media.shape[0]
     p = {s.name: _sample_vector(s.name, s.priors, site_dim(s, sp)) for s in sp.sites}
     unit = unit_response(sp, p, media)
-    size = _sample_vector(f"media_{sp.prior_kind}", sp.media_priors, dims.CHANNEL)
+    size = jnp.ones(sp.n_channel)
+    for name, chans, dim in size_sites(sp):
+        size = size.at[jnp.asarray(chans)].set(_sample_vector(name, [sp.media_priors[c] for c in chans], dim))
     log_mult = jnp.zeros((n_geo, sp.n_channel))
     if n_geo > 1:       # with one geo there is no spread across geos to learn
         sd = _sample_vector("media_geo_sd", (sp.geo_sd,) * sp.n_channel, dims.CHANNEL)
         with numpyro.plate(dims.CHANNEL, sp.n_channel, dim=-1), \
                 numpyro.plate(dims.GEO, n_geo, dim=-2):
             log_mult = numpyro.sample("media_geo", dist.Normal(0.0, sd))
-    if sp.prior_kind == "effect":
-        log_beta = jnp.log(size)
-    else:
-        target = size * (spend_share if sp.prior_kind in ("roi", "mroi") else 1.0)
-        denom = _size_denominator(sp, p, media, unit, jnp.exp(log_mult), revenue_weight)
-        log_beta = jnp.log(target) - jnp.log(denom)
+    log_beta = _log_beta(sp, p, size, media, unit, jnp.exp(log_mult), revenue_weight, spend_share)
     with numpyro.plate(dims.CHANNEL, sp.n_channel, dim=-1), numpyro.plate(dims.GEO, n_geo, dim=-2):
         p["media_log_effect_geo"] = numpyro.deterministic("media_log_effect_geo", log_beta + log_mult)
     if sp.pairs:
