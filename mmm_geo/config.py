@@ -20,13 +20,14 @@ from mmm_geo.model_config import (  # noqa: F401  (re-exported: the model's conf
 
 @dataclass
 class ChannelColumns:
-    """Columns of one paid channel: spend (user currency) and optional exposure (impressions, clicks).
+    """Columns of one channel: spend (user currency) and optional exposure (impressions, clicks);
+    a channel with exposure and no spend is organic (or impressions-only) media.
 
     Not frozen: OmegaConf marks frozen dataclasses read-only, and values of a ``Dict[str, ...]``
     field are created during the merge, where thawing cannot reach them.
     """
 
-    spend: str = ""
+    spend: Optional[str] = None     # null: organic or impressions-only media (exposure, no cost)
     exposure: Optional[str] = None
 
 
@@ -124,6 +125,7 @@ class SimulationConfig:
     class_share: float = 0.4
     synergy: List[List[str]] = field(default_factory=list)
     synergy_kappa: float = 0.6
+    organic: int = 0
 
 
 @dataclass(frozen=True)

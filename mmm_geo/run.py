@@ -24,7 +24,7 @@ from mmm_geo import dims
 from mmm_geo.analysis.accuracy import fit_metrics
 from mmm_geo.analysis.lift import lift_agreement
 from mmm_geo.analysis.checks import true_metric
-from mmm_geo.analysis.roi import channel_metrics, interval_table
+from mmm_geo.analysis.roi import ORGANIC_SUMMARY, SUMMARY, channel_metrics, interval_table
 from omegaconf import OmegaConf
 
 from mmm_geo.config import FitConfig, config_hash, to_config
@@ -100,8 +100,13 @@ def window_data(cfg: FitConfig, ds: xr.Dataset, n_train: int) -> Tuple[Scaling, 
     period is in the inputs; ``train`` marks the fitted ones), after checking that window."""
     train = ds.isel({dims.TIME: slice(0, n_train)})
     check_window(n_train, cfg.model.adstock.max_lag, ds.attrs["source"])
-    check_spend(train["spend"].values, list(ds[dims.CHANNEL].values),
-                list(ds[dims.CHANNEL].values), f"{ds.attrs['source']} (first {n_train} periods)")
+    names, where = [str(c) for c in ds[dims.CHANNEL].values], f"{ds.attrs['source']} (first {n_train} periods)"
+    for var, keep in (("spend", lambda n: n not in cfg.model.organic_channels),
+                      ("exposure", lambda n: n in cfg.model.organic_channels)):
+        idx = [i for i, n in enumerate(names) if keep(n)]
+        if idx:
+            check_spend(train[var].values[..., idx], [names[i] for i in idx], [names[i] for i in idx],
+                        where, var)
     scaling = fit_scaling(train)
     bases = time_bases(ds.sizes[dims.TIME], cfg.model, n_train)
     data = model_data(ds, scaling, np.float64 if cfg.inference.x64 else np.float32, bases, n_train)
@@ -155,7 +160,7 @@ def fit(cfg: FitConfig, out_dir: Path, resolved_config: Optional[str] = None) ->
     conv = diagnostics.convergence(idata)
     issues = diagnostics.problems(conv, cfg.inference)
     metrics_ds = channel_metrics(idata.posterior, ds, scaling, cfg.model, cfg.inference.ppc_batch)
-    summary = interval_table(metrics_ds)
+    summary = interval_table(metrics_ds, ORGANIC_SUMMARY if cfg.model.organic_channels else SUMMARY)
     if truth:
         summary = add_truth(summary, truth)
     lift = lift_agreement(idata.posterior, ds, scaling, cfg.model, idata.constant_data["train"].values)
@@ -202,8 +207,12 @@ def fit(cfg: FitConfig, out_dir: Path, resolved_config: Optional[str] = None) ->
 
 
 def with_channels(cfg: FitConfig, ds: xr.Dataset) -> FitConfig:
-    """``cfg`` with the model's ``channel_names`` from the data (checks per-channel overrides)."""
-    model = replace(cfg.model, channel_names=[str(c) for c in ds.coords[dims.CHANNEL].values])
+    """``cfg`` with the model's ``channel_names`` and ``organic_channels`` (those without spend)
+    from the data (checks per-channel overrides)."""
+    names = [str(c) for c in ds.coords[dims.CHANNEL].values]
+    spent = ds["spend"].sum((dims.GEO, dims.TIME)).values > 0
+    model = replace(cfg.model, channel_names=names,
+                    organic_channels=[n for n, s in zip(names, spent) if not s])
     check_config(model)
     check_count_kpi(model, ds)
     return replace(cfg, model=model)
@@ -221,7 +230,8 @@ def print_summary(summary: pd.DataFrame, metrics: dict, lift: Optional[pd.DataFr
     """Human-readable summary of the fit."""
     fmt = {"roi": "ROI", "mroi": "marginal ROI", "contribution": "contribution",
            "roi_own": "ROI of the channel's own response (without its synergy)",
-           "synergy_contribution": "synergy contribution (per pair)"}
+           "synergy_contribution": "synergy contribution (per pair)",
+           "contribution_per_1000": "contribution per 1,000 exposures"}
     print("\nPer channel, posterior median and 90% interval:")
     for metric, block in summary.groupby("metric", sort=False):
         print(f"\n{fmt.get(metric, metric)}")

@@ -7,7 +7,9 @@ Definitions (over the modelled window, nationally and per geo):
   stays right when channels interact);
 - ROI = revenue contribution / spend;
 - marginal ROI = extra revenue from 1 % more of the channel's spend in every week / that 1 %;
-- cost per KPI = spend / KPI contribution (for conversion KPIs).
+- cost per KPI = spend / KPI contribution (for conversion KPIs);
+- contribution per 1,000 exposures (revenue), for every channel: organic and impressions-only
+  media (no spend) have it and a contribution, but NaN for ROI, marginal ROI and cost per KPI.
 
 With synergy pairs (``model.synergy``) the counterfactual ROI includes the whole interaction of
 the channel's pairs (switching it off loses both); ``roi_own`` is the channel's own response
@@ -57,31 +59,39 @@ def channel_metrics(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg
     """
     eff = channel_effects(posterior, ds, scaling, cfg, (0.0, 1.0 + MARGIN), batch)
     kpi, rev, marg = eff["kpi"][:, :, 0], eff["revenue"][:, :, 0], -eff["revenue"][:, :, 1]
-    spend = ds["spend"].values.sum(axis=1)                       # (geo, channel)
+    spend = _cost(ds["spend"].values.sum(axis=1))                # (geo, channel); NaN: no spend
     gdims = (dims.CHAIN, dims.DRAW, dims.GEO, dims.CHANNEL)
     cdims = (dims.CHAIN, dims.DRAW, dims.CHANNEL)
+    national_spend = _cost(ds["spend"].values.sum(axis=(0, 1)))
+    exposure = ds["exposure"].values.sum(axis=(0, 1))
     out = xr.Dataset(
         {
             "contribution_geo": (gdims, rev),
             "contribution": (cdims, rev.sum(axis=2)),
             "kpi_contribution": (cdims, kpi.sum(axis=2)),
             "roi_geo": (gdims, rev / spend),
-            "roi": (cdims, rev.sum(axis=2) / spend.sum(axis=0)),
+            "roi": (cdims, rev.sum(axis=2) / national_spend),
             "mroi_geo": (gdims, marg / (MARGIN * spend)),
-            "mroi": (cdims, marg.sum(axis=2) / (MARGIN * spend.sum(axis=0))),
+            "mroi": (cdims, marg.sum(axis=2) / (MARGIN * national_spend)),
             "contribution_share": (cdims, rev.sum(axis=2) / float((ds["kpi"] * ds["revenue_per_kpi"]).sum())),
+            "contribution_per_1000": (cdims, 1000.0 * rev.sum(axis=2) / exposure),
         },
         coords={dims.GEO: ds.coords[dims.GEO].values, dims.CHANNEL: ds.coords[dims.CHANNEL].values},
     )
     if not ds.attrs.get("kpi_is_revenue", 1):
-        out["cost_per_kpi"] = (cdims, spend.sum(axis=0) / kpi.sum(axis=2))
+        out["cost_per_kpi"] = (cdims, national_spend / kpi.sum(axis=2))
     sp = mm.spec(cfg, ds.sizes[dims.CHANNEL])
     if sp.pairs:
         own, syn = _synergy_split(posterior, ds, scaling, cfg, batch)
-        out["roi_own"] = (cdims, own / spend.sum(axis=0))
+        out["roi_own"] = (cdims, own / national_spend)
         out["synergy_contribution"] = ((dims.CHAIN, dims.DRAW, dims.PAIR), syn)
         out = out.assign_coords({dims.PAIR: mm.pair_names(sp, list(ds.coords[dims.CHANNEL].values))})
     return out
+
+
+def _cost(spend: np.ndarray) -> np.ndarray:
+    """Spend with NaN where there is none (organic media have no ROI, not an infinite one)."""
+    return np.where(spend > 0, spend, np.nan)
 
 
 def _synergy_split(posterior, ds, scaling, cfg, batch):
@@ -102,11 +112,13 @@ def _synergy_split(posterior, ds, scaling, cfg, batch):
 
 
 SUMMARY = ("roi", "mroi", "contribution", "roi_own", "synergy_contribution")
+ORGANIC_SUMMARY = SUMMARY + ("contribution_per_1000",)   # with organic or impressions-only media
 
 
 def interval_table(metrics: xr.Dataset, names=SUMMARY, prob: float = 0.9) -> pd.DataFrame:
     """Posterior mean, median and central ``prob`` interval of national metrics, by channel (by
-    pair for ``synergy_contribution``); metrics the model lacks are left out."""
+    pair for ``synergy_contribution``); metrics the model lacks, and channels a metric is
+    undefined for (the ROI of organic media), are left out."""
     lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
     rows = []
     for name in names:
@@ -117,6 +129,8 @@ def interval_table(metrics: xr.Dataset, names=SUMMARY, prob: float = 0.9) -> pd.
         (dim,) = [d for d in v.dims if d != "sample"]       # channel, or synergy_pair
         for j, ch in enumerate(metrics.coords[dim].values):
             x = v.isel({dim: j})
+            if bool(x.isnull().all()):                       # e.g. the ROI of organic media
+                continue
             rows.append({"metric": name, "channel": ch, "mean": float(x.mean()),
                          "median": q[1, j], f"p{lo * 100:g}": q[0, j], f"p{hi * 100:g}": q[2, j],
                          "p_gt_1": float((x > 1).mean()) if "roi" in name else np.nan})

@@ -5,6 +5,8 @@ The Dataset has dims ``geo, time, channel, control`` and variables:
 - ``kpi`` (geo, time): the outcome in the user's units;
 - ``revenue_per_kpi`` (geo, time): 1 for a revenue KPI;
 - ``spend`` (geo, time, channel) and ``exposure`` (geo, time, channel; spend where none is given);
+  a channel with exposure and no spend column (``spend: null``: organic or impressions-only
+  media) has zero spend everywhere;
 - ``controls`` (geo, time, control);
 - ``population`` (geo): 1 where none is given.
 """
@@ -59,7 +61,11 @@ def _required(cfg: DataConfig) -> list[tuple[str, str]]:
     if cfg.geo:
         req.append(("data.geo", cfg.geo))
     for name, ch in cfg.channels.items():
-        req.append((f"data.channels.{name}.spend", ch.spend))
+        if not (ch.spend or ch.exposure):
+            raise DataError(f"data.channels.{name}: neither a spend nor an exposure column\n  fix: "
+                            "give spend (paid media) or exposure (organic or impressions-only media)")
+        if ch.spend:
+            req.append((f"data.channels.{name}.spend", ch.spend))
         if ch.exposure:
             req.append((f"data.channels.{name}.exposure", ch.exposure))
     req += [("data.controls", c) for c in cfg.controls]
@@ -78,7 +84,7 @@ def to_dataset(df: pd.DataFrame, cfg: DataConfig, source: str = "<table>") -> xr
     geo_col = cfg.geo or "__geo__"
     if not cfg.geo:
         df = df.assign(__geo__=NATIONAL)
-    spend_cols = [ch.spend for ch in cfg.channels.values()]
+    spend_cols = [ch.spend for ch in cfg.channels.values() if ch.spend]
     exp_cols = [ch.exposure for ch in cfg.channels.values() if ch.exposure]
     extra = [c for c in (cfg.revenue_per_kpi, cfg.population) if c]
     df = v.check_numeric(df, list(dict.fromkeys([cfg.kpi, *spend_cols, *exp_cols, *cfg.controls, *extra])),
@@ -103,13 +109,15 @@ def to_dataset(df: pd.DataFrame, cfg: DataConfig, source: str = "<table>") -> xr
     rows = df.index.to_numpy().reshape(shape)  # 0-based data row of each (geo, time) cell
 
     channels = list(cfg.channels)
-    spend = np.stack([grid(c) for c in spend_cols], axis=-1)
+    spend = np.stack([grid(ch.spend) if ch.spend else np.zeros(shape) for ch in cfg.channels.values()],
+                     axis=-1)
     exposure = np.stack([grid(ch.exposure or ch.spend) for ch in cfg.channels.values()], axis=-1)
     controls = (np.stack([grid(c) for c in cfg.controls], axis=-1) if cfg.controls
                 else np.zeros(shape + (0,)))
     kpi = grid(cfg.kpi)
     v.check_kpi_varies(kpi, geos, cfg.kpi, source, rows)
-    v.check_spend(spend, channels, spend_cols, source)
+    paid = [c for c, ch in enumerate(cfg.channels.values()) if ch.spend]
+    v.check_spend(spend[..., paid], [channels[c] for c in paid], spend_cols, source)
     with_exposure = [(name, ch.exposure) for name, ch in cfg.channels.items() if ch.exposure]
     if with_exposure:
         v.check_spend(np.stack([grid(col) for _, col in with_exposure], axis=-1),

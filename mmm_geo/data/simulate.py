@@ -65,6 +65,9 @@ def _check(cfg: SimulationConfig) -> None:
             raise ConfigError(f"simulation.synergy: {list(pair)} is not a pair of two of the "
                               f"panel's channels {names}\n  fix: e.g. simulation.synergy="
                               f"[[{names[0]},{names[-1]}]]")
+    if not 0 <= cfg.organic < cfg.channels:
+        raise ConfigError(f"simulation.organic={cfg.organic}: give 0 to {cfg.channels - 1} "
+                          "organic channels (at least one channel must be paid)")
     if cfg.kpi_noise not in KPI_NOISE:
         raise ConfigError(f"simulation.kpi_noise={cfg.kpi_noise!r} is unknown; use one of "
                           f"{', '.join(KPI_NOISE)}")
@@ -169,13 +172,18 @@ def simulate(cfg: SimulationConfig = SimulationConfig(),
     frame = {"geo": np.repeat(geos, t), "week": np.tile(pd.date_range(cfg.start, periods=t, freq="7D"), g),
              **_kpi(mean_pc, noise, pop, cfg), "population": np.repeat(pop, t)}
     for j, name in enumerate(channels):
-        frame[f"{name}_spend"] = spend[..., j].ravel()
+        if j < c - cfg.organic:
+            frame[f"{name}_spend"] = spend[..., j].ravel()
         frame[f"{name}_impressions"] = impressions[..., j].ravel()
     for j, name in enumerate(controls):
         frame[name] = z[..., j].ravel()
     truth = _truth(x, spend, pop, media, geos, channels)
     if cfg.lift_tests:
         truth["lift_tests"] = _lift_tests(x, pop, media, cfg, geos, channels, frame["week"][:t])
+    for j, ch in enumerate(channels):
+        truth["national"][ch]["contribution_per_1000"] = \
+            1000.0 * truth["national"][ch]["contribution"] / float(impressions[..., j].sum())
+    truth["organic"] = channels[c - cfg.organic:] if cfg.organic else []
     truth["params"] = {key: np.asarray(val).tolist() for key, val in params.items()}
     truth["params"].update(base=base.tolist(), gamma=gamma.tolist(), noise_sd=cfg.noise * float(base.mean()),
                            lag_weights=media.weights.tolist(), cost_per_impression=cost_per_imp.tolist(),
@@ -294,8 +302,9 @@ def lift_table(truth: dict) -> pd.DataFrame:
 
 def data_config(cfg: SimulationConfig, path: str | None = None) -> DataConfig:
     """The DataConfig that reads a simulated table (from ``path``, or in memory when None)."""
-    chans = {name: ChannelColumns(spend=f"{name}_spend", exposure=f"{name}_impressions")
-             for name in CHANNEL_NAMES[: cfg.channels]}
+    chans = {name: ChannelColumns(spend=f"{name}_spend" if j < cfg.channels - cfg.organic else None,
+                                  exposure=f"{name}_impressions")
+             for j, name in enumerate(CHANNEL_NAMES[: cfg.channels])}
     lift = str(Path(path).with_name("lift_tests.csv")) if path and cfg.lift_tests else None
     counts = cfg.kpi_noise in COUNTS
     return DataConfig(path=path, time="week", geo="geo", kpi="conversions" if counts else "revenue",
