@@ -113,11 +113,11 @@ def target(cfg, run_dir: Path) -> Optional[Target]:
 def flatten(tree: dict, prefix: str = "") -> Dict[str, object]:
     """The leaves of nested dicts under dotted keys (lists and empty dicts are leaves)."""
     out: Dict[str, object] = {}
-    for key, value in tree.items():
+    for name, value in tree.items():
         if isinstance(value, dict) and value:
-            out.update(flatten(value, f"{prefix}{key}."))
+            out.update(flatten(value, f"{prefix}{name}."))
         else:
-            out[f"{prefix}{key}"] = value
+            out[f"{prefix}{name}"] = value
     return out
 
 
