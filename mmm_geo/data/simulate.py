@@ -180,9 +180,10 @@ def simulate(cfg: SimulationConfig = SimulationConfig(),
     truth = _truth(x, spend, pop, media, geos, channels)
     if cfg.lift_tests:
         truth["lift_tests"] = _lift_tests(x, pop, media, cfg, geos, channels, frame["week"][:t])
-    for j, ch in enumerate(channels):
-        truth["national"][ch]["contribution_per_1000"] = \
-            1000.0 * truth["national"][ch]["contribution"] / float(impressions[..., j].sum())
+    for j, ch in enumerate(channels):      # counterfactual (synergy included), as the model's
+        nat = truth["national"][ch]
+        nat["contribution_per_1000"] = 1000.0 * nat.get("contribution_total", nat["contribution"]) \
+            / float(impressions[..., j].sum())
     truth["organic"] = channels[c - cfg.organic:] if cfg.organic else []
     truth["params"] = {key: np.asarray(val).tolist() for key, val in params.items()}
     truth["params"].update(base=base.tolist(), gamma=gamma.tolist(), noise_sd=cfg.noise * float(base.mean()),

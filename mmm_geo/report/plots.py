@@ -21,9 +21,11 @@ import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from mmm_geo import dims  # noqa: E402
+from mmm_geo.analysis.performance import NO_SPEND  # noqa: E402
 from mmm_geo.report.html import fmt  # noqa: E402
 
-COLORS = {"performs well": "#1a9850", "uncertain": "#7f7f7f", "performs poorly": "#d73027"}
+COLORS = {"performs well": "#1a9850", "uncertain": "#7f7f7f", "performs poorly": "#d73027",
+          NO_SPEND: "#9ecae1"}
 BAND = "#4c72b0"
 DPI = 100
 
