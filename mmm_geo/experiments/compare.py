@@ -58,7 +58,7 @@ def _open(path: Path, group: str) -> xr.Dataset:
         return ds.load()
 
 
-def _posterior_small(path: Path) -> xr.Dataset:
+def posterior_small(path: Path) -> xr.Dataset:
     """The posterior without per-period variables (enough for LOO's relative ESS and ROI)."""
     with xr.open_dataset(path, group="posterior", engine="h5netcdf") as ds:
         return ds[[v for v in ds.data_vars if dims.TIME not in ds[v].dims]].load()
@@ -120,7 +120,7 @@ def summarize(run_dir: Path) -> Entry:
     row.update(_metric_columns(store.read_metrics(run_dir)))
     trace = run_dir / "trace.nc"
     try:
-        posterior = _posterior_small(trace)
+        posterior = posterior_small(trace)
         row.update(_roi_columns(posterior))
         ll = _open(trace, "log_likelihood")
     except Exception as err:  # HDF5/netCDF raise many types on missing groups or corrupt files
@@ -146,6 +146,17 @@ def _labels(rows: List[dict]) -> List[str]:
     return out
 
 
+def loo_compare(scored: Sequence[Entry]) -> pd.DataFrame:
+    """``arviz.compare`` of runs with a LOO result, indexed by run path: ``elpd_diff``, ``dse``
+    and the stacking ``weight`` (``method="stacking"``); ConfigError when the runs were fitted to
+    different observations (their ELPD-LOO is then not comparable)."""
+    if len({e.data_key for e in scored}) > 1:
+        raise ConfigError("the runs were fitted to different observations, so their ELPD-LOO "
+                          "is not comparable\n  fix: compare runs of one dataset and training "
+                          "window, or use --rank-by holdout (or cv)")
+    return az.compare({e.row["path"]: e.loo for e in scored}, ic="loo", method="stacking")
+
+
 def rank(entries: Sequence[Entry], rank_by: str = "auto") -> pd.DataFrame:
     """The comparison table, best run first; ``rank_by`` in ``RANK_BY``."""
     if rank_by not in RANK_BY:
@@ -161,16 +172,11 @@ def rank(entries: Sequence[Entry], rank_by: str = "auto") -> pd.DataFrame:
     if rank_by == "auto":
         criterion = "loo" if scored and len(keys) == 1 else next(
             (c for c in ("holdout", "cv") if table[f"{c}_mape"].notna().any()), "objective")
-    if criterion == "loo":
-        if len(keys) > 1:
-            raise ConfigError("the runs were fitted to different observations, so their ELPD-LOO "
-                              "is not comparable\n  fix: compare runs of one dataset and training "
-                              "window, or use --rank-by holdout (or cv)")
-        if scored:
-            cmp = az.compare({e.row["run"]: e.loo for e in scored}, ic="loo")
-            for col in ("rank", "elpd_diff", "dse", "weight"):
-                table[col] = table["run"].map(cmp[col])
-            table["rank"] = table["rank"] + 1
+    if criterion == "loo" and scored:
+        cmp = loo_compare(scored)
+        for col in ("rank", "elpd_diff", "dse", "weight"):
+            table[col] = table["path"].map(cmp[col])
+        table["rank"] = table["rank"] + 1
     else:
         col = {"holdout": "holdout_mape", "cv": "cv_mape", "objective": "objective"}[criterion]
         table["rank"] = table[col].rank(method="min")
@@ -212,10 +218,14 @@ def printable(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def summarize_runs(paths: Sequence[Path]) -> List[Entry]:
+    """:func:`summarize` each run named by ``paths`` (experiment folders or run folders)."""
+    return [summarize(p) for p in store.iter_runs([Path(p) for p in paths])]
+
+
 def compare_runs(paths: Sequence[Path], rank_by: str = "auto") -> pd.DataFrame:
     """Summarise and rank the runs named by ``paths`` (experiment folders or run folders)."""
-    entries = [summarize(p) for p in store.iter_runs([Path(p) for p in paths])]
-    return rank(entries, rank_by)
+    return rank(summarize_runs(paths), rank_by)
 
 
 def criterion_text(table: pd.DataFrame) -> str:

@@ -2,10 +2,13 @@
 
     mmm-geo compare experiments/<name>                # every run folder of an experiment
     mmm-geo compare RUN_DIR RUN_DIR ... [--out DIR] [--rank-by auto|loo|holdout|cv|objective]
+    mmm-geo compare RUN_DIR RUN_DIR ... --stack [--stack-draws N] [--seed S]
 
 Files go to ``--out`` (default: ``<experiment>/compare/`` for one experiment folder, else
 ``./compare/``): ``compare.csv`` (every number, one row per run), ``compare.html`` (the table, the
-notes and the plot) and ``roi_forest.png``.
+notes and the plot) and ``roi_forest.png``; with ``--stack`` also the model average
+(``mmm_geo.experiments.stack``): ``stack.json``, ``stack_weights.csv`` and ``stacked.csv``, and a
+model-averaging section on the page.
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ import html
 import os
 import textwrap
 from pathlib import Path
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import pandas as pd
 
-from mmm_geo.experiments import compare, store
+from mmm_geo.experiments import compare, stack, store
 
 
 def forest_plot(table: pd.DataFrame, path: Path) -> Path:
@@ -53,8 +56,29 @@ def forest_plot(table: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def write_html(table: pd.DataFrame, path: Path, image: Path) -> Path:
-    """A self-contained page: ranking criterion, table, notes and the embedded forest plot."""
+def stack_section(stacked: Optional[stack.Stacked]) -> str:
+    """The model-averaging section: the weights, each model's answer and the stacked answer."""
+    if stacked is None:
+        return ""
+    weights = stacked.weights[["run", "label", "weight", "elpd_loo", "elpd_diff", "dse",
+                               "stacked_draws"]]
+    n = int(weights["stacked_draws"].sum())
+    return f"""<h2>Model averaging (stacking)</h2>
+<p>Stacking weights over the runs' PSIS-LOO (<code>arviz.compare(method="stacking")</code>): the
+mixture of the runs' predictive distributions with these weights predicts left-out observations
+best. The stacked posterior takes {n} draws from the runs in proportion to their weights (seed
+{stacked.stack.seed}); below, each model's answer and the averaged one: posterior median and 90 %
+interval of ROI, marginal ROI (mROI) and revenue contribution.</p>
+{weights.to_html(index=False, escape=True, float_format=lambda v: f"{v:.3f}")}
+{stack.channel_table(stacked.answers).to_html(index=False, escape=True)}
+<p><code>mmm-geo optimize run=&lt;this folder&gt;</code> plans the budget over the stacked
+posterior.</p>"""
+
+
+def write_html(table: pd.DataFrame, path: Path, image: Path,
+               stacked: Optional[stack.Stacked] = None) -> Path:
+    """A self-contained page: ranking criterion, table, notes, the embedded forest plot and,
+    with a stack, the model-averaging section."""
     shown = compare.printable(table)
     criterion = compare.criterion_text(table)
     img = base64.b64encode(image.read_bytes()).decode() if image.is_file() else ""
@@ -76,15 +100,19 @@ ROI: posterior median and 90 % interval.</p>
 <h2>ROI across runs</h2>
 {f'<img alt="ROI forest plot" src="data:image/png;base64,{img}">' if img else
    "<p>No complete run.</p>"}
+{stack_section(stacked)}
 </body></html>
 """
     path.write_text(page)
     return path
 
 
-def write_outputs(table: pd.DataFrame, out_dir: Path) -> List[Path]:
-    """Write ``compare.csv``, ``roi_forest.png`` and ``compare.html`` into ``out_dir``."""
+def write_outputs(table: pd.DataFrame, out_dir: Path,
+                  stacked: Optional[stack.Stacked] = None) -> List[Path]:
+    """Write ``compare.csv``, ``roi_forest.png`` and ``compare.html`` into ``out_dir`` (and the
+    stack's files, :func:`mmm_geo.experiments.stack.write`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    extra = stack.write(stacked, out_dir) if stacked is not None else []
     csv = out_dir / "compare.csv"
     table.to_csv(csv, index=False)
     image = out_dir / "roi_forest.png"
@@ -92,7 +120,7 @@ def write_outputs(table: pd.DataFrame, out_dir: Path) -> List[Path]:
         forest_plot(table, image)
     elif image.exists():
         image.unlink()
-    return [csv, image, write_html(table, out_dir / "compare.html", image)]
+    return [csv, image, write_html(table, out_dir / "compare.html", image, stacked), *extra]
 
 
 def default_out(paths: Sequence[Path]) -> Path:
@@ -108,8 +136,15 @@ def main(argv: Sequence[str]) -> pd.DataFrame:
     parser.add_argument("paths", nargs="+", type=Path, help="experiment folders or run folders")
     parser.add_argument("--out", type=Path, default=None, help="folder for the CSV, HTML and plot")
     parser.add_argument("--rank-by", default="auto", choices=compare.RANK_BY)
+    parser.add_argument("--stack", action="store_true",
+                        help="average the runs: stacking weights and the stacked posterior")
+    parser.add_argument("--stack-draws", type=int, default=None,
+                        help="stacked draws in all (default: the fewest any run has)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the stack's resampling")
     args = parser.parse_args(list(argv))
-    table = compare.compare_runs(args.paths, args.rank_by)
+    entries = compare.summarize_runs(args.paths)
+    table = compare.rank(entries, args.rank_by)
+    stacked = stack.build(entries, table, args.stack_draws, args.seed) if args.stack else None
     with pd.option_context("display.width", 250, "display.max_columns", 50,
                            "display.max_colwidth", 60):
         print(compare.printable(table).drop(columns="note").to_string(index=False))
@@ -117,6 +152,11 @@ def main(argv: Sequence[str]) -> pd.DataFrame:
     for run, note in zip(table["run"], table["note"]):
         if note:
             print(f"note: {run}: {note}")
-    paths = write_outputs(table, args.out or default_out(args.paths))
+    if stacked is not None:
+        print("\nstacking weights: " + ", ".join(
+            f"{r.run} {r.weight:.3f}" for r in stacked.weights.itertuples()))
+        with pd.option_context("display.width", 250, "display.max_columns", 50):
+            print(stack.channel_table(stacked.answers).to_string(index=False))
+    paths = write_outputs(table, args.out or default_out(args.paths), stacked)
     print("wrote " + ", ".join(os.fspath(p) for p in paths if p.exists()))
     return table

@@ -18,10 +18,12 @@ import pandas as pd
 import xarray as xr
 
 from mmm_geo import dims
+from mmm_geo.analysis.stack import read_stack
 from mmm_geo.config import OptimizeConfig
 from mmm_geo.errors import ConfigError
 from mmm_geo.inference.trace import atomic_write
 from mmm_geo.optimize.plan import Result, plan_run
+from mmm_geo.optimize.stacked import contributing, stack_draws
 
 QUANTILES = (0.05, 0.5, 0.95)
 
@@ -171,18 +173,28 @@ def print_report(result: Result, per_geo: bool = False) -> None:
 
 
 def run_optimize(cfg: OptimizeConfig) -> Result:
-    """``mmm-geo optimize``: load the run, optimise, print the report, save it in the run folder."""
+    """``mmm-geo optimize``: load the run (or a comparison folder's model stack,
+    ``mmm_geo.optimize.stacked``), optimise, print the report, save it in that folder."""
     from mmm_geo.experiments import tracking
     from mmm_geo.run import load_run
 
     if not cfg.run:
         raise ConfigError("no run given\n  fix: mmm-geo optimize run=<folder of a completed fit>")
     where = tracking.target(cfg, Path(cfg.run))
-    run = load_run(Path(cfg.run))
-    result = plan_run(run, cfg)
+    folder = Path(cfg.run)
+    stack = read_stack(folder)
+    if stack is None:
+        run, draws = load_run(folder), None
+    else:
+        members = contributing(stack)
+        runs = [load_run(Path(m.path)) for m in members]
+        run, draws = runs[0], stack_draws(members, runs, cfg.optimizer)
+        print("planning over the stacked posterior of " + ", ".join(
+            f"{m.run} (weight {m.weight:.3f}, {len(m.draws)} draws)" for m in members))
+    result = plan_run(run, cfg, draws)
     per_geo = cfg.per_geo or cfg.optimizer.decision == "cell"
     print_report(result, per_geo)
-    paths = save(result, cfg, run.path / cfg.output, per_geo)
-    print(f"\nsaved {', '.join(p.name for p in paths)} to {run.path / cfg.output}")
+    paths = save(result, cfg, folder / cfg.output, per_geo)
+    print(f"\nsaved {', '.join(p.name for p in paths)} to {folder / cfg.output}")
     tracking.log_optimize(where, cfg, Path(cfg.run), Path(cfg.run) / cfg.output)
     return result

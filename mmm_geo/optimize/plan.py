@@ -271,12 +271,14 @@ def target_budget(build, terms: DrawTerms, spec: Spec, settings: Settings, kind:
     return {"budget": found, "at_search_limit": False, "evaluations": trace}
 
 
-def plan_run(run, cfg: OptimizeConfig) -> Result:
-    """Optimise the budget of a loaded run (``mmm_geo.run.load_run``) under ``cfg``."""
+def plan_run(run, cfg: OptimizeConfig, draws=None) -> Result:
+    """Optimise the budget of a loaded run (``mmm_geo.run.load_run``) under ``cfg``; ``draws``:
+    (media parameters, draw ids) to plan over instead of the run's own posterior (a model stack,
+    ``mmm_geo.optimize.stacked``)."""
     model = run.config.model
     problem = build_problem(run.ds, run.scaling, model, cfg)
     o = cfg.optimizer
-    params, ids = draw_params(run.idata.posterior, model, o.draws, o.seed)
+    params, ids = draws or draw_params(run.idata.posterior, model, o.draws, o.seed)
     terms = build_terms(params, problem, model)
     spec, settings = spec_of(cfg, model, len(problem.channels)), settings_of(cfg)
     target = None

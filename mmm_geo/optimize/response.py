@@ -63,6 +63,25 @@ def fast(sp: mm.Spec) -> bool:
     return sp.separable and sp.order == "adstock_first"
 
 
+def pick(total: int, n_draws: Optional[int] = None, seed: int = 0) -> np.ndarray:
+    """Flat indices of all ``total`` draws, or of a seeded subsample of ``n_draws``, sorted."""
+    if n_draws is None or n_draws >= total:
+        return np.arange(total)
+    return np.sort(np.random.default_rng(seed).choice(total, size=n_draws, replace=False))
+
+
+def media_params(posterior: xr.Dataset, model: ModelConfig,
+                 ids: np.ndarray) -> Dict[str, np.ndarray]:
+    """The media parameters of the draws ``ids`` (flat chain x draw indices), (D, ...)."""
+    if "media_log_effect_geo" not in posterior.data_vars:
+        raise RunError("the trace has no media_log_effect_geo draws\n  fix: re-run the fit with "
+                       "this version of mmm_geo")
+    params = posterior_params(posterior, model, ids)
+    sp = mm.spec(model, posterior.sizes["channel"])
+    names = [s.name for s in sp.sites] + ["media_log_effect_geo"]
+    return {k: np.asarray(params[k]) for k in names}
+
+
 def draw_params(posterior: xr.Dataset, model: ModelConfig, n_draws: Optional[int] = None,
                 seed: int = 0) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
     """The media parameters of all posterior draws, or a seeded subsample of ``n_draws``.
@@ -70,18 +89,8 @@ def draw_params(posterior: xr.Dataset, model: ModelConfig, n_draws: Optional[int
     Returns:
         Parameters with a leading draw axis (D, ...) and the flat (chain x draw) indices used, (D,).
     """
-    if "media_log_effect_geo" not in posterior.data_vars:
-        raise RunError("the trace has no media_log_effect_geo draws\n  fix: re-run the fit with "
-                       "this version of mmm_geo")
-    total = n_samples(posterior)
-    if n_draws is None or n_draws >= total:
-        ids = np.arange(total)
-    else:
-        ids = np.sort(np.random.default_rng(seed).choice(total, size=n_draws, replace=False))
-    params = posterior_params(posterior, model, ids)
-    sp = mm.spec(model, posterior.sizes["channel"])
-    names = [s.name for s in sp.sites] + ["media_log_effect_geo"]
-    return {k: np.asarray(params[k]) for k in names}, ids
+    ids = pick(n_samples(posterior), n_draws, seed)
+    return media_params(posterior, model, ids), ids
 
 
 def _sequence(pre: jnp.ndarray, horizon: jnp.ndarray, tail: int) -> jnp.ndarray:
