@@ -13,9 +13,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional
 
 from mmm_geo.errors import ConfigError
+from mmm_geo.plan_config import ForecastConfig, HorizonSpec
 from mmm_geo.model_config import (  # noqa: F401  (re-exported: the model's config groups)
     AdstockConfig, ChannelModel, MediaPriorConfig, ModelConfig, Prior, PriorEntry, PriorsConfig,
-    SaturationConfig, SynergyConfig)
+    SaturationConfig, SynergyConfig, TimeVaryingConfig)
 
 
 @dataclass
@@ -126,6 +127,8 @@ class SimulationConfig:
     synergy: List[List[str]] = field(default_factory=list)
     synergy_kappa: float = 0.6
     organic: int = 0
+    time_varying: List[str] = field(default_factory=list)
+    tv_change: float = 0.5
 
 
 @dataclass(frozen=True)

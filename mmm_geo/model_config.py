@@ -117,6 +117,20 @@ class SynergyConfig:
 
 
 @dataclass(frozen=True)
+class TimeVaryingConfig:
+    """Channels whose effect changes over time (``model.time_varying``): each one's effect is
+    multiplied by ``exp(f(t))``, ``f`` a Gaussian process (HSGP with ``basis`` functions, squared-
+    exponential kernel of length scale ``lengthscale`` periods and amplitude ~ ``amplitude``),
+    centred so the multiplier has geometric mean 1 over the training periods
+    (``mmm_geo.model.time_varying``)."""
+
+    channels: List[str] = field(default_factory=list)
+    lengthscale: float = 26.0
+    basis: int = 12
+    amplitude: Prior = field(default_factory=lambda: Prior("halfnormal", 0.3, 0.0))
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """The hierarchical model: structure switches plus priors.
 
@@ -136,6 +150,7 @@ class ModelConfig:
     channels: Dict[str, ChannelModel] = field(default_factory=dict)
     order: str = "adstock_first"
     synergy: SynergyConfig = field(default_factory=SynergyConfig)
+    time_varying: TimeVaryingConfig = field(default_factory=TimeVaryingConfig)
     priors: PriorsConfig = field(default_factory=PriorsConfig)
     baseline: str = "multiplicative"
     trend_knots: int = 4

@@ -24,7 +24,8 @@ from mmm_geo import dims
 from mmm_geo.analysis.accuracy import fit_metrics
 from mmm_geo.analysis.lift import lift_agreement
 from mmm_geo.analysis.checks import true_metric
-from mmm_geo.analysis.roi import ORGANIC_SUMMARY, SUMMARY, channel_metrics, interval_table
+from mmm_geo.analysis.time_varying import multiplier_table
+from mmm_geo.analysis.roi import ORGANIC_SUMMARY, SUMMARY, channel_metrics, interval_table, period_roi
 from omegaconf import OmegaConf
 
 from mmm_geo.config import FitConfig, config_hash, to_config
@@ -175,6 +176,11 @@ def fit(cfg: FitConfig, out_dir: Path, resolved_config: Optional[str] = None) ->
     atomic_write(out_dir / "scaling.json", scaling.to_json)
     atomic_write(out_dir / "diagnostics.csv", table.to_csv)
     atomic_write(out_dir / "summary.csv", lambda p: summary.to_csv(p, index=False))
+    if cfg.model.time_varying.channels:
+        table = multiplier_table(idata.posterior, cfg.model.time_varying.channels, truth=truth)
+        atomic_write(out_dir / "time_varying.csv", lambda p: table.to_csv(p, index=False))
+        by_year = period_roi(idata.posterior, ds, scaling, cfg.model, "Y", batch=cfg.inference.ppc_batch)
+        atomic_write(out_dir / "roi_by_year.csv", lambda p: by_year.to_csv(p, index=False))
     if truth:
         atomic_write(out_dir / "truth.json", lambda p: p.write_text(json.dumps(truth, indent=1)))
     if lift is not None:

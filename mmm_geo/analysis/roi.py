@@ -32,10 +32,11 @@ from mmm_geo.model.media import MARGIN
 
 
 def channel_effects(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg: ModelConfig,
-                    factors, batch: int = 500) -> dict:
+                    factors, batch: int = 500, over: int = -2) -> dict:
     """Per draw and factor ``f``, what each channel drove over the window against its exposure
     times ``f`` (``mmm_geo.model.media.counterfactual``): ``kpi`` and ``revenue`` (chain, draw,
-    factor, geo, channel), in the user's units."""
+    factor, geo, channel), in the user's units; ``over=-3`` sums over geos instead of periods
+    (chain, draw, factor, time, channel)."""
     media = jnp.asarray(model_data(ds, scaling).media)
     sp = mm.spec(cfg, media.shape[-1])
     kpi_unit = jnp.asarray(scaling.kpi_scale * ds["population"].values)[:, None, None]
@@ -44,7 +45,7 @@ def channel_effects(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg
 
     def per_draw(p):
         diff = jnp.stack([mm.counterfactual(sp, p, media, f * ones) for f in factors]) * kpi_unit
-        return {"kpi": diff.sum(-2), "revenue": (diff * rpk).sum(-2)}
+        return {"kpi": diff.sum(over), "revenue": (diff * rpk).sum(over)}
 
     return map_draws(per_draw, posterior, cfg, batch)
 
@@ -87,6 +88,30 @@ def channel_metrics(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg
         out["synergy_contribution"] = ((dims.CHAIN, dims.DRAW, dims.PAIR), syn)
         out = out.assign_coords({dims.PAIR: mm.pair_names(sp, list(ds.coords[dims.CHANNEL].values))})
     return out
+
+
+def period_roi(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg: ModelConfig,
+               freq: str = "Y", prob: float = 0.9, batch: int = 500) -> pd.DataFrame:
+    """National ROI per calendar period (``freq``: Y for years, Q for quarters) and channel:
+    each period's counterfactual revenue contribution over its spend (carryover into the next
+    period counts where it lands), median and central ``prob`` interval."""
+    rev = channel_effects(posterior, ds, scaling, cfg, (0.0,), batch, over=-3)["revenue"][:, :, 0]
+    times = pd.DatetimeIndex(ds.coords[dims.TIME].values)
+    label = times.to_period(freq).astype(str)
+    spend = ds["spend"].values.sum(axis=0)                       # (time, channel)
+    rows = []
+    lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
+    for period in dict.fromkeys(label):
+        idx = np.flatnonzero(label == period)
+        cost = spend[idx].sum(0)
+        roi = rev[:, :, idx].sum(2) / np.where(cost > 0, cost, np.nan)          # (chain, draw, channel)
+        flat = roi.reshape(-1, roi.shape[-1])
+        for j, ch in enumerate(ds.coords[dims.CHANNEL].values):
+            if cost[j] > 0:
+                q = np.quantile(flat[:, j], [lo, 0.5, hi])
+                rows.append({"period": period, "channel": str(ch), "spend": float(cost[j]),
+                             "median": q[1], "lo": q[0], "hi": q[2]})
+    return pd.DataFrame(rows)
 
 
 def _cost(spend: np.ndarray) -> np.ndarray:

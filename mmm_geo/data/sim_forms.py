@@ -26,7 +26,7 @@ Saturation of the adstocked exposure ``a``:
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, NamedTuple, Sequence, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -51,6 +51,8 @@ class Media(NamedTuple):
         beta_geo: the effect scale of each geo x channel (revenue per capita), (G, C).
         synergy: interacting pairs ``(i, j, kappa)``: each adds
             ``kappa * sqrt(beta_geo_i * beta_geo_j) * s_i * s_j`` (``s``: saturated carryover).
+        time_mult: each week's multiplier of each channel's effect (time-varying effects); weeks
+            beyond it keep its last row.
     """
 
     adstock: List[str]
@@ -59,6 +61,7 @@ class Media(NamedTuple):
     weights: np.ndarray
     beta_geo: np.ndarray
     synergy: Tuple[Tuple[int, int, float], ...] = ()
+    time_mult: Optional[np.ndarray] = None      # (T, C) effect multiplier per week (None: 1)
 
 
 def check_forms(adstocks: Sequence[str], saturations: Sequence[str]) -> None:
@@ -137,17 +140,26 @@ def saturate(a: np.ndarray, kinds: Sequence[str], params: Dict[str, np.ndarray])
                     a.shape)
 
 
+def _scale(media: Media, n_time: int) -> np.ndarray:
+    """Each geo and channel's effect scale per week, (geo, 1 or time, channel)."""
+    if media.time_mult is None:
+        return media.beta_geo[:, None, :]
+    m = np.asarray(media.time_mult)
+    m = np.concatenate([m, np.repeat(m[-1:], max(n_time - len(m), 0), axis=0)])[:n_time]
+    return media.beta_geo[:, None, :] * m[None]
+
+
 def media_effect(x: np.ndarray, media: Media) -> np.ndarray:
     """True media effect per capita (geo, time, channel) of scaled exposure ``x`` (same shape),
     each channel's own (without synergy)."""
-    return media.beta_geo[:, None, :] * saturate(adstock(x, media.weights), media.saturation, media.params)
+    return _scale(media, x.shape[1]) * saturate(adstock(x, media.weights), media.saturation, media.params)
 
 
 def synergy_effect(x: np.ndarray, media: Media) -> np.ndarray:
     """True synergy effect per capita (geo, time, pair) of scaled exposure ``x``."""
     sat = saturate(adstock(x, media.weights), media.saturation, media.params)
-    out = [k * np.sqrt(media.beta_geo[:, i] * media.beta_geo[:, j])[:, None] * sat[..., i] * sat[..., j]
-           for i, j, k in media.synergy]
+    b = _scale(media, x.shape[1])
+    out = [k * np.sqrt(b[..., i] * b[..., j]) * sat[..., i] * sat[..., j] for i, j, k in media.synergy]
     return np.stack(out, axis=-1) if out else np.zeros(x.shape[:-1] + (0,))
 
 

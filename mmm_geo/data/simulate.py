@@ -60,6 +60,9 @@ def _check(cfg: SimulationConfig) -> None:
     else:
         check_forms([cfg.adstock], [cfg.saturation])
     names = CHANNEL_NAMES[: cfg.channels]
+    if not set(cfg.time_varying) <= set(names) or cfg.tv_change <= 0:
+        raise ConfigError(f"simulation.time_varying={list(cfg.time_varying)}: name channels of the "
+                          f"panel {names}, with tv_change > 0")
     for pair in cfg.synergy:
         if len(pair) != 2 or len(set(pair)) != 2 or not set(pair) <= set(names):
             raise ConfigError(f"simulation.synergy: {list(pair)} is not a pair of two of the "
@@ -155,7 +158,7 @@ def simulate(cfg: SimulationConfig = SimulationConfig(),
 
     # Choose beta_c so that the national ROI of channel c equals roi_target_c.
     media = Media(adstocks, saturations, params, lag_weights(adstocks, params, cfg.max_lag),
-                  np.ones((g, c)))
+                  np.ones((g, c)), time_mult=_time_mult(cfg, channels))
     eta = rng.normal(size=(g, c))
     geo_mult = np.exp(cfg.media_geo_sd * eta)
     sat_pop = media_effect(x, media) * geo_mult[:, None, :] * pop[:, None, None]
@@ -185,6 +188,9 @@ def simulate(cfg: SimulationConfig = SimulationConfig(),
         nat["contribution_per_1000"] = 1000.0 * nat.get("contribution_total", nat["contribution"]) \
             / float(impressions[..., j].sum())
     truth["organic"] = channels[c - cfg.organic:] if cfg.organic else []
+    if media.time_mult is not None:
+        params["time_mult"] = media.time_mult
+        truth["time_varying"] = {ch: media.time_mult[:, channels.index(ch)].tolist() for ch in cfg.time_varying}
     truth["params"] = {key: np.asarray(val).tolist() for key, val in params.items()}
     truth["params"].update(base=base.tolist(), gamma=gamma.tolist(), noise_sd=cfg.noise * float(base.mean()),
                            lag_weights=media.weights.tolist(), cost_per_impression=cost_per_imp.tolist(),
@@ -197,6 +203,18 @@ def simulate(cfg: SimulationConfig = SimulationConfig(),
                          for j, ch in enumerate(channels)}
     truth["classes"] = {ch: described[ch]["classes"] for ch in channels}
     return pd.DataFrame(frame), truth
+
+
+def _time_mult(cfg: SimulationConfig, channels) -> Optional[np.ndarray]:
+    """Weekly effect multipliers (time, channel): ``simulation.time_varying`` channels change
+    log-linearly by the factor ``tv_change`` from the first week to the last (geometric mean 1)."""
+    if not cfg.time_varying:
+        return None
+    log_m = np.log(cfg.tv_change) * (np.arange(cfg.weeks) / max(cfg.weeks - 1, 1) - 0.5)
+    out = np.ones((cfg.weeks, cfg.channels))
+    for ch in cfg.time_varying:
+        out[:, channels.index(ch)] = np.exp(log_m)
+    return out
 
 
 def _kpi(mean_pc: np.ndarray, noise: np.ndarray, pop: np.ndarray, cfg: SimulationConfig) -> dict:
@@ -236,7 +254,8 @@ def true_revenue(spend: np.ndarray, truth: dict) -> np.ndarray:
     chans = truth["channels"].values()
     media = Media([ch["adstock"] for ch in chans], [ch["saturation"] for ch in chans], p,
                   p["lag_weights"], p["beta_geo"],
-                  tuple((int(i), int(j), k) for i, j, k in truth["params"].get("synergy", [])))
+                  tuple((int(i), int(j), k) for i, j, k in truth["params"].get("synergy", [])),
+                  p.get("time_mult"))
     pop = p["population"]
     x = spend / p["cost_per_impression"] / pop[:, None, None] / p["media_unit"]
     return total_effect(x, media) * pop[:, None]

@@ -46,7 +46,8 @@ def check_config(cfg: ModelConfig) -> None:
         if value not in allowed:
             raise ConfigError(f"{key}={value!r} is unknown; use one of {sorted(allowed)}")
     n_channel = max(len(cfg.channel_names), 1)
-    early = dataclasses.replace(cfg, channels={}, synergy=dataclasses.replace(cfg.synergy, pairs=[]))
+    early = dataclasses.replace(cfg, channels={}, synergy=dataclasses.replace(cfg.synergy, pairs=[]),
+                                time_varying=dataclasses.replace(cfg.time_varying, channels=[]))
     mm.spec(cfg if cfg.channel_names else early, n_channel)
     for name, prior in vars(cfg.priors).items():
         priors.check_prior(name, prior)

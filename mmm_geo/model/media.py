@@ -40,6 +40,7 @@ import numpyro.distributions as dist
 
 from mmm_geo import dims
 from mmm_geo.model import priors
+from mmm_geo.model import time_varying as tv
 from mmm_geo.model.forms import ADSTOCKS, SATURATIONS
 from mmm_geo.model.media_spec import (  # noqa: F401  (the spec is part of this module's interface)
     MEDIA_PRIORS, ORDERS, Site, Spec, pair_names, site_coords, site_dim, size_sites, spec)
@@ -63,7 +64,8 @@ def _sample_vector(name: str, chosen, dim: str) -> jnp.ndarray:
 
 def param_names(sp: Spec) -> list:
     """The parameters the response reads: the shape sites, the geo effects and the synergy."""
-    return [s.name for s in sp.sites] + ["media_log_effect_geo"] + (["synergy"] if sp.pairs else [])
+    return ([s.name for s in sp.sites] + ["media_log_effect_geo"] + (["synergy"] if sp.pairs else [])
+            + ([tv.SITE] if sp.tv_channels else []))
 
 
 def complete(sp: Spec, samples: Params) -> Params:
@@ -131,9 +133,16 @@ def unit_response(sp: Spec, p: Params, media: jnp.ndarray) -> jnp.ndarray:
     return carry(sp, p, saturate(sp, p, media))
 
 
+def effects(p: Params) -> jnp.ndarray:
+    """Each geo and channel's media coefficient per period, (..., geo, 1 or time, channel): times
+    the time-varying multiplier (``mmm_geo.model.time_varying``) where the model has one."""
+    out = jnp.exp(p["media_log_effect_geo"])[..., :, None, :]
+    return out * jnp.exp(p[tv.SITE])[..., None, :, :] if tv.SITE in p else out
+
+
 def scale(p: Params, unit: jnp.ndarray) -> jnp.ndarray:
     """Unit responses (geo, time, channel) times each geo and channel's media coefficient."""
-    return jnp.exp(p["media_log_effect_geo"])[:, None, :] * unit
+    return effects(p) * unit
 
 
 def response(sp: Spec, p: Params, media: jnp.ndarray) -> jnp.ndarray:
@@ -147,9 +156,8 @@ def synergy(sp: Spec, p: Params, unit: jnp.ndarray) -> jnp.ndarray:
     if not sp.pairs:
         return jnp.zeros(unit.shape[:-1] + (0,), unit.dtype)
     i, j = (jnp.asarray(c) for c in zip(*sp.pairs))
-    log_e = p["media_log_effect_geo"]
-    size = p["synergy"][..., None, :] * jnp.exp(0.5 * (log_e[..., i] + log_e[..., j]))
-    return size[..., :, None, :] * unit[..., i] * unit[..., j]
+    e = effects(p)
+    return p["synergy"][..., None, None, :] * jnp.sqrt(e[..., i] * e[..., j]) * unit[..., i] * unit[..., j]
 
 
 def total(sp: Spec, p: Params, media: jnp.ndarray) -> jnp.ndarray:
@@ -174,7 +182,8 @@ def counterfactual(sp: Spec, p: Params, media: jnp.ndarray, factor: jnp.ndarray)
 def _denominator(sp: Spec, p: Params, media, unit, geo_mult, weight, marginal: bool) -> jnp.ndarray:
     """sum_{g,t} weight * m * (the unit response, or its marginal change), (channel,)."""
     if marginal:
-        unit = (unit_response(sp, p, media * (1 + MARGIN)) - unit) / MARGIN
+        up = unit_response(sp, p, media * (1 + MARGIN))
+        unit = ((up * jnp.exp(p[tv.SITE]) if tv.SITE in p else up) - unit) / MARGIN
     return jnp.einsum("gt,gc,gtc->c", weight, geo_mult, unit)
 
 
@@ -210,6 +219,9 @@ def sample(sp: Spec, media: jnp.ndarray, revenue_weight: jnp.ndarray,
     n_geo = media.shape[0]
     p = {s.name: _sample_vector(s.name, s.priors, site_dim(s, sp)) for s in sp.sites}
     unit = unit_response(sp, p, media)
+    if sp.tv_channels:     # the sizes below are of the multiplied response
+        p[tv.SITE] = tv.sample(sp, media.shape[1], (revenue_weight.sum(0) > 0).astype(media.dtype))
+        unit = unit * jnp.exp(p[tv.SITE])
     size = jnp.ones(sp.n_channel)
     for name, chans, dim in size_sites(sp):
         size = size.at[jnp.asarray(chans)].set(_sample_vector(name, [sp.media_priors[c] for c in chans], dim))
@@ -224,6 +236,8 @@ def sample(sp: Spec, media: jnp.ndarray, revenue_weight: jnp.ndarray,
         p["media_log_effect_geo"] = numpyro.deterministic("media_log_effect_geo", log_beta + log_mult)
     if sp.pairs:
         p["synergy"] = _sample_vector("synergy", (sp.synergy_prior,) * len(sp.pairs), dims.PAIR)
+    if sp.tv_channels:
+        unit = unit / jnp.exp(p[tv.SITE])
     return p, unit
 
 

@@ -48,6 +48,10 @@ class Spec(NamedTuple):
     geo_sd: Prior
     pairs: Tuple[Tuple[int, int], ...] = ()     # interacting channel pairs (model.synergy)
     synergy_prior: Prior = Prior("normal", 0.0, 0.5)
+    tv_channels: Tuple[int, ...] = ()           # channels with time-varying effects
+    tv_basis: int = 12
+    tv_lengthscale: float = 26.0
+    tv_amplitude: Prior = Prior("halfnormal", 0.3, 0.0)
 
     @property
     def separable(self) -> bool:
@@ -90,6 +94,19 @@ def _pairs(cfg: ModelConfig) -> Tuple[Tuple[int, int], ...]:
     return tuple(out)
 
 
+def _time_varying(cfg: ModelConfig) -> Tuple[int, ...]:
+    names = list(cfg.channel_names)
+    chosen = list(cfg.time_varying.channels)
+    if chosen and not names:
+        raise ConfigError("model.time_varying.channels needs the data's channel names "
+                          "(model.channel_names); they are filled in by mmm-geo fit")
+    unknown = [c for c in chosen if c not in names]
+    if unknown or len(set(chosen)) != len(chosen):
+        raise ConfigError(f"model.time_varying.channels={chosen}: unknown or repeated channel(s) "
+                          f"{unknown}; the data's channels are {names}\n  fix: list each at most once")
+    return tuple(sorted(names.index(c) for c in chosen))
+
+
 def _kind(value, registry, key) -> str:
     if value not in registry:
         raise ConfigError(f"{key}={value!r} is unknown; use one of {sorted(registry)}")
@@ -123,7 +140,11 @@ def spec(cfg: ModelConfig, n_channel: int) -> Spec:
     kinds, media = _size_priors(cfg, over)
     out = Spec(n_channel, ad, sat, cfg.adstock.max_lag, cfg.adstock.normalize, cfg.order,
                tuple(sites), kinds, media, cfg.priors.media_geo_sd, _pairs(cfg),
-               _frozen(cfg.synergy.prior))
+               _frozen(cfg.synergy.prior), _time_varying(cfg), int(cfg.time_varying.basis),
+               float(cfg.time_varying.lengthscale), _frozen(cfg.time_varying.amplitude))
+    if out.tv_channels and (out.tv_basis < 1 or out.tv_lengthscale <= 0):
+        raise ConfigError("model.time_varying: basis must be >= 1 and lengthscale > 0 (periods)")
+    priors.check_prior("media_time_amplitude", out.tv_amplitude)
     for site in out.sites:
         _one_family(site.name, site.priors)
     for name, chans, _ in size_sites(out):
@@ -190,6 +211,8 @@ def site_coords(sp: Spec, channel_names) -> Dict[str, list]:
                 if dim != dims.CHANNEL})
     if sp.pairs:
         out[dims.PAIR] = pair_names(sp, names)
+    if sp.tv_channels and len(sp.tv_channels) < sp.n_channel:
+        out["time_varying_channel"] = [names[c] for c in sp.tv_channels]
     return out
 
 

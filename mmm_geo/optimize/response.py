@@ -31,6 +31,7 @@ from mmm_geo.analysis.draws import n_samples
 from mmm_geo.config import ModelConfig
 from mmm_geo.errors import RunError
 from mmm_geo.model import media as mm
+from mmm_geo.model import time_varying as tv
 from mmm_geo.optimize.problem import Problem
 
 # Added to adstocked exposure so the saturation's gradient at zero spend is its limit, not 0
@@ -78,8 +79,10 @@ def media_params(posterior: xr.Dataset, model: ModelConfig,
                        "this version of mmm_geo")
     params = posterior_params(posterior, model, ids)
     sp = mm.spec(model, posterior.sizes["channel"])
-    names = [s.name for s in sp.sites] + ["media_log_effect_geo"]
-    return {k: np.asarray(params[k]) for k in names}
+    out = {k: np.asarray(params[k]) for k in mm.param_names(sp)}
+    if tv.SITE in out:     # time-varying effects: held at the data's last period over any horizon
+        out["media_log_effect_geo"] = out["media_log_effect_geo"] + out.pop(tv.SITE)[:, -1:, :]
+    return out
 
 
 def draw_params(posterior: xr.Dataset, model: ModelConfig, n_draws: Optional[int] = None,

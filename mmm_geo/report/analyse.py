@@ -16,6 +16,7 @@ from mmm_geo.analysis.draws import SAMPLE, summarize, thin
 from mmm_geo.analysis.lift import lift_agreement
 from mmm_geo.analysis.performance import rank_channels
 from mmm_geo.analysis.roi import channel_metrics
+from mmm_geo.analysis.time_varying import multiplier_table
 from mmm_geo.errors import ConfigError
 from mmm_geo.report.config import ReportConfig
 from mmm_geo.report.recovery import Source
@@ -48,6 +49,7 @@ class Analysis(NamedTuple):
     optimizer: Optional[dict]
     lift: Optional[pd.DataFrame]   # lift_agreement (None: the data have no lift tests)
     synergy: pd.DataFrame          # synergy_table (empty without model.synergy)
+    time_varying: pd.DataFrame     # multiplier_table (empty without model.time_varying)
 
 
 def read_optimizer(folder: Path) -> Optional[dict]:
@@ -136,6 +138,8 @@ def analyse(run, cfg: ReportConfig, recovery: Optional[Source]) -> Analysis:
         optimizer=read_optimizer(run.path / cfg.optimize),
         lift=lift_agreement(post, run.ds, run.scaling, model, accuracy.train_mask(run.idata), cfg.prob),
         synergy=synergy_table(metrics, cfg.prob),
+        time_varying=multiplier_table(run.idata.posterior, model.time_varying.channels, cfg.prob,
+                                      recovery.truth if recovery is not None else None),
     )
 
 

@@ -91,6 +91,11 @@ def channel_section(a: Analysis, channel: str, frame: pd.DataFrame,
         470)
     body += add(figs, f"channel_{s}_adstock", plots.adstock(a.decay.sel(sel), channel),
                 "Share of one week's effect that acts in each following week.", 470)
+    mult = a.time_varying[a.time_varying["channel"] == channel] if len(a.time_varying) else a.time_varying
+    if len(mult):
+        body += add(figs, f"channel_{s}_multiplier", plots.multiplier(mult, channel),
+                    "How much more (above 1) or less effective the channel was in each week than "
+                    "on average over the fitted weeks (time-varying effect), with its band.", 470)
     national = float(a.ranking["roi_median"].sel(sel))
     body += add(figs, f"channel_{s}_geo_roi", plots.geo_roi(a.roi_geo.sel(sel), national, channel),
                 "ROI per geo (partially pooled towards the national value).", 470)

@@ -234,6 +234,22 @@ def adstock(decay: xr.Dataset, channel: str) -> plt.Figure:
     return fig
 
 
+def multiplier(table: pd.DataFrame, channel: str) -> plt.Figure:
+    """A time-varying channel's effect multiplier over time: median, band and (simulated) truth."""
+    t = pd.to_datetime(table["time"])
+    fig, ax = plt.subplots(figsize=(4.6, 3.4))
+    ax.fill_between(t, table["lo"], table["hi"], color=BAND, alpha=0.25, linewidth=0)
+    ax.plot(t, table["median"], color=BAND)
+    if "true" in table:
+        ax.plot(t, table["true"], color="black", linestyle="--", linewidth=1, label="true")
+        ax.legend(fontsize=8)
+    ax.axhline(1.0, color="grey", linewidth=0.8)
+    ax.set_ylabel("effect multiplier")
+    ax.set_title(f"{channel}: effectiveness over time", fontsize=10)
+    fig.autofmt_xdate()
+    return fig
+
+
 def geo_roi(roi: xr.Dataset, national: float, channel: str) -> plt.Figure:
     """ROI per geo (median and interval, dims (geo)) against the national median."""
     order = np.argsort(roi["median"].values)

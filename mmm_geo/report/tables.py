@@ -118,6 +118,7 @@ def all_tables(a: Analysis) -> Dict[str, pd.DataFrame]:
         "component_share": summary_long(a.share, "share"),
         "decomposition": decomposition(a),
         "synergy": a.synergy,
+        "time_varying": a.time_varying,
         "response_curves": summary_long(a.curves, "revenue"),
         "adstock": summary_long(a.decay, "weight"),
         "accuracy": accuracy(a),
