@@ -127,6 +127,18 @@ def optimize_command(raw: DictConfig) -> None:
     _guard(go)
 
 
+def forecast_command(raw: DictConfig) -> None:
+    """``mmm-geo forecast``: the KPI per period and geo under plans; see conf/forecast.yaml."""
+
+    def go():
+        from mmm_geo.forecast import run_forecast
+        from mmm_geo.plan_config import ForecastConfig
+
+        run_forecast(to_config(raw, ForecastConfig))
+
+    _guard(go)
+
+
 def report_command(raw: DictConfig) -> None:
     """``mmm-geo report``: write the HTML report of a saved run; see conf/report.yaml."""
 
@@ -141,7 +153,7 @@ def report_command(raw: DictConfig) -> None:
 
 
 COMMANDS = {"fit": fit_command, "simulate": simulate_command, "optimize": optimize_command,
-            "report": report_command}
+            "forecast": forecast_command, "report": report_command}
 
 
 def _hydra_error(err: Exception, command: str) -> str:

@@ -201,7 +201,7 @@ def register_configs() -> None:
 
     store = ConfigStore.instance()
     for name, cls in [("fit_schema", FitConfig), ("simulate_schema", SimulateConfig),
-                      ("optimize_schema", OptimizeConfig)]:
+                      ("optimize_schema", OptimizeConfig), ("forecast_schema", ForecastConfig)]:
         node = OmegaConf.structured(cls)
         _thaw(node)
         store.store(name=name, node=node)
@@ -252,13 +252,14 @@ class OptimizerConfig:
 
 
 @dataclass(frozen=True)
-class OptimizeConfig:
+class OptimizeConfig(HorizonSpec):
     """Top-level config of ``mmm-geo optimize``.
 
-    The horizon is the ``horizon_weeks`` weeks after the data, or the historical ``window``
-    ([first, last] week, inclusive) re-planned. Spend before the horizon carries into it; with
-    ``carryover_after`` the effect of horizon spend in the ``max_lag - 1`` weeks after it counts
-    too.
+    The horizon is the ``horizon_weeks`` weeks after the data, dates (``start`` / ``weeks``,
+    ``period``, ``dates``: see :class:`~mmm_geo.plan_config.HorizonSpec`), or the historical
+    ``window`` ([first, last] week, inclusive) re-planned; a ``plan`` file fixes the flighting.
+    Spend before the horizon carries into it; with ``carryover_after`` the effect of horizon spend
+    in the ``max_lag - 1`` weeks after it counts too.
     ``budget`` None: the historical spend of the reference weeks. ``bounds`` per channel and
     ``geo_bounds`` per geo map a name to ``[min, max]`` (or ``{min: .., max: ..}``; null leaves a
     side open), as multiples of the historical spend when ``*_relative``, else in currency.

@@ -64,11 +64,7 @@ def interval_rows(posterior: xr.Dataset, truth: dict) -> pd.DataFrame:
 
 def horizon_start(problem: Problem, ds: xr.Dataset) -> int:
     """Index in ``ds`` of the problem's first horizon week (the data's length for a future one)."""
-    first = str(problem.weeks[0])
-    if first.startswith("+"):
-        return ds.sizes[dims.TIME]
-    times = pd.DatetimeIndex(ds.coords[dims.TIME].values)
-    return int(np.flatnonzero(times == pd.Timestamp(first))[0])
+    return int(problem.offset)
 
 
 def true_value(plan: np.ndarray, problem: Problem, ds: xr.Dataset, truth: dict) -> float:

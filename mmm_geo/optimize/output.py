@@ -2,6 +2,8 @@
 
 Files written into ``<run>/<output>/``: ``allocation.csv`` (per channel), ``allocation_geo.csv``
 (per geo x channel, when asked or for cell decisions), ``outcomes.csv`` (every plan side by side),
+``flighting.csv`` (current and recommended spend per week, geo and channel, by date; the tables
+carry the horizon's first and last week),
 ``optimize.json`` (settings, solver status, optimality check, totals) and ``optimize.nc`` (per-draw
 outcomes, plans, marginal returns and per-draw optimal allocations).
 """
@@ -60,6 +62,23 @@ def geo_table(result: Result) -> pd.DataFrame:
                          "change": (rec - cur).ravel()})
 
 
+def dated(table: pd.DataFrame, result: Result) -> pd.DataFrame:
+    """``table`` with the horizon's first and last week as columns."""
+    weeks = result.problem.weeks
+    return table.assign(first_week=str(weeks[0]), last_week=str(weeks[-1]))
+
+
+def flighting_table(result: Result) -> pd.DataFrame:
+    """Per week (date) x geo x channel: the current and the recommended spend."""
+    pb = result.problem
+    g, h, c = pb.pattern.shape
+    idx = np.indices((h, g, c)).reshape(3, -1)
+    week = {k: (result.plans[k][:, None, :] * pb.pattern).transpose(1, 0, 2).ravel()
+            for k in ("current", "recommended")}
+    return pd.DataFrame({"week": pb.weeks[idx[0]], "geo": pb.geos[idx[1]],
+                         "channel": pb.channels[idx[2]], **week})
+
+
 def outcome_table(result: Result) -> pd.DataFrame:
     """Every plan side by side: spend, the outcome's mean and 5/50/95 % quantiles over draws, its
     return per unit spend, and the probability that the plan beats the current mix."""
@@ -104,6 +123,7 @@ def summary(result: Result, cfg: OptimizeConfig) -> dict:
     """The JSON summary: config, horizon, budget, solver status and optimality check."""
     pb = result.problem
     return {"config": asdict(cfg), "budget": pb.budget, "horizon_weeks": [str(w) for w in pb.weeks],
+            "plan": str(cfg.plan) if cfg.plan else None,
             "tail_weeks": pb.tail, "decision": pb.decision, "solver": result.status,
             "target": result.target,
             "recommended": dict(zip(pb.channels, result.plans["recommended"].sum(0).tolist()))}
@@ -113,10 +133,11 @@ def save(result: Result, cfg: OptimizeConfig, folder: Path, per_geo: bool) -> Li
     """Write the tables, the summary and the netCDF into ``folder`` (atomically); returns paths."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    frames: Dict[str, pd.DataFrame] = {"allocation.csv": allocation_table(result),
-                                       "outcomes.csv": outcome_table(result)}
+    frames: Dict[str, pd.DataFrame] = {"allocation.csv": dated(allocation_table(result), result),
+                                       "outcomes.csv": dated(outcome_table(result), result),
+                                       "flighting.csv": flighting_table(result)}
     if per_geo:
-        frames["allocation_geo.csv"] = geo_table(result)
+        frames["allocation_geo.csv"] = dated(geo_table(result), result)
     paths = []
     for name, frame in frames.items():
         atomic_write(folder / name, lambda p, f=frame: f.to_csv(p, index=False))

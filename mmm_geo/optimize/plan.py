@@ -22,6 +22,7 @@ from mmm_geo.errors import ConfigError
 from mmm_geo.model import media as mm
 from mmm_geo.optimize.objective import (Args, Spec, as_args, objective, plan_gradient,
                                         plan_scores, solve_each_draw, solve_plan)
+from mmm_geo.optimize.planfile import Planned, load_plan, plan_paths
 from mmm_geo.optimize.problem import Problem, build_problem, cells, current_mix, to_decision
 from mmm_geo.optimize.response import (DrawTerms, build_terms, cell_gradients, draw_params,
                                        take)
@@ -271,12 +272,22 @@ def target_budget(build, terms: DrawTerms, spec: Spec, settings: Settings, kind:
     return {"budget": found, "at_search_limit": False, "evaluations": trace}
 
 
+def single_plan(run, cfg: OptimizeConfig) -> Optional[Planned]:
+    """The config's plan file read against the run, or None; the optimizer takes one plan."""
+    paths = plan_paths(cfg.plan)
+    if len(paths) > 1:
+        raise ConfigError(f"plan= names {len(paths)} files; the optimizer scales one plan\n  fix: "
+                          "give one file (mmm-geo forecast compares several)")
+    return load_plan(run, paths[0], cfg, cfg.horizon_weeks, cfg.window) if paths else None
+
+
 def plan_run(run, cfg: OptimizeConfig, draws=None) -> Result:
     """Optimise the budget of a loaded run (``mmm_geo.run.load_run``) under ``cfg``; ``draws``:
     (media parameters, draw ids) to plan over instead of the run's own posterior (a model stack,
     ``mmm_geo.optimize.stacked``)."""
     model = run.config.model
-    problem = build_problem(run.ds, run.scaling, model, cfg)
+    planned = single_plan(run, cfg)
+    problem = build_problem(run.ds, run.scaling, model, cfg, planned=planned)
     o = cfg.optimizer
     params, ids = draws or draw_params(run.idata.posterior, model, o.draws, o.seed)
     terms = build_terms(params, problem, model)
@@ -284,7 +295,7 @@ def plan_run(run, cfg: OptimizeConfig, draws=None) -> Result:
     target = None
     if cfg.target is not None:
         limit = cfg.budget if cfg.budget is not None else 10.0 * float(problem.reference.sum())
-        build = lambda b: build_problem(run.ds, run.scaling, model, cfg, budget=b)  # noqa: E731
+        build = lambda b: build_problem(run.ds, run.scaling, model, cfg, b, planned)  # noqa: E731
         target = target_budget(build, terms, spec, settings, cfg.target, cfg.target_value, limit)
         target.update(kind=cfg.target, value=cfg.target_value)
         problem = build(target["budget"])

@@ -4,13 +4,17 @@ spend-to-exposure conversion, value weights, the historical (current) mix and th
 Shapes use G geos, C channels, H horizon weeks, L the adstock ``max_lag`` and E = H + tail evaluated
 weeks (tail = L - 1 when the effect of horizon spend after the horizon counts, else 0).
 
-- Horizon: the H = ``horizon_weeks`` weeks after the data, or a historical ``window`` re-planned.
+- Horizon: the H = ``horizon_weeks`` weeks after the data, dates in the data's calendar
+  (``mmm_geo.optimize.horizon``), or a historical ``window`` re-planned.
 - Reference weeks: the last H weeks of the data (future), or the window itself. Their spend is the
   current mix: per cell (geo x channel) its total ``reference``; scaled to the budget it is the mix
   the recommendation is compared with.
 - Flighting: a cell total is spread over the horizon weeks by ``pattern`` (the reference weeks'
-  pattern of that cell, or flat); channel totals are split across geos by ``geo_share``.
-- Carry-in: the ``L - 1`` weeks before the horizon keep their actual (scaled) exposure.
+  pattern of that cell, or flat); channel totals are split across geos by ``geo_share``. A plan
+  file (``mmm_geo.optimize.planfile``) replaces both: its cell totals are the current mix and its
+  weekly shape (exposure per unit of the cell's total) the flighting.
+- Carry-in: the ``L - 1`` weeks before the horizon keep their actual (scaled) exposure; weeks
+  between the data's end and a later horizon carry none.
 - Conversion: spend -> scaled exposure at the reference weeks' cost per exposure of each cell.
 - Spend after the horizon is taken as zero, so the tail counts only the carryover of horizon spend.
 """
@@ -20,13 +24,14 @@ from __future__ import annotations
 from typing import Any, List, NamedTuple, Optional, Tuple
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from mmm_geo import dims
 from mmm_geo.config import ModelConfig, OptimizeConfig
 from mmm_geo.data.scaling import Scaling, model_data
 from mmm_geo.errors import ConfigError
+from mmm_geo.optimize.horizon import resolve
+from mmm_geo.optimize.planfile import Planned, scaled_exposure
 
 OBJECTIVES = ("mean", "mean_sd", "cvar", "quantile", "profit")
 METRICS = ("revenue", "kpi")
@@ -40,7 +45,7 @@ class Problem(NamedTuple):
 
     Attributes:
         geos, channels: names, (G,) and (C,).
-        weeks: labels of the horizon weeks, (H,) (dates, or ``+k`` weeks after the data).
+        weeks: the horizon's dates, (H,) (``YYYY-MM-DD``).
         pre: scaled exposure of the L - 1 weeks before the horizon, (G, L-1, C).
         unit_exposure: scaled exposure per currency unit of a cell's horizon total, (G, H, C).
         tail: number of weeks evaluated after the horizon.
@@ -54,6 +59,9 @@ class Problem(NamedTuple):
         geo_lo, geo_hi: per-geo total bounds, (G,) (open unless ``geo_bounds``).
         decision: "channel" or "cell".
         cap: whether the budget is a ceiling rather than exact.
+        pattern: share of each cell's horizon spend in each week, (G, H, C).
+        offset: index of the first horizon week on the data's calendar (``mmm_geo.optimize.
+            horizon``; the data's length for the weeks right after it).
     """
 
     geos: np.ndarray
@@ -74,6 +82,8 @@ class Problem(NamedTuple):
     geo_hi: np.ndarray
     decision: str
     cap: bool
+    pattern: np.ndarray
+    offset: int
 
 
 def _fail(problem: str, fix: str) -> None:
@@ -117,31 +127,6 @@ def check_settings(cfg: OptimizeConfig) -> None:
     if cfg.target is not None and cfg.budget_cap:
         _fail("target mode searches the budget itself; budget_cap does not apply",
               "drop budget_cap=true or target")
-
-
-def _window(ds: xr.Dataset, cfg: OptimizeConfig) -> Tuple[int, int]:
-    """First index and length of the horizon; a future horizon starts at the end of the data."""
-    n_time = ds.sizes[dims.TIME]
-    if not cfg.window:
-        return n_time, cfg.horizon_weeks
-    if len(cfg.window) != 2:
-        _fail(f"window={list(cfg.window)} must be [first_week, last_week]",
-              "give window=[2024-01-01,2024-03-25] (inclusive), or no window for a future horizon")
-    times = pd.DatetimeIndex(ds.coords[dims.TIME].values)
-    idx = []
-    for text in cfg.window:
-        try:
-            stamp = pd.Timestamp(str(text))
-        except (ValueError, TypeError):
-            stamp = None
-        hit = np.flatnonzero(times == stamp) if stamp is not None else []
-        if len(hit) != 1:
-            _fail(f"window week {text!r} is not a week of the data ({times[0].date()} .. "
-                  f"{times[-1].date()})", "use dates that appear in the data's time column")
-        idx.append(int(hit[0]))
-    if idx[1] < idx[0]:
-        _fail(f"window {list(cfg.window)} ends before it starts", "give [first_week, last_week]")
-    return idx[0], idx[1] - idx[0] + 1
 
 
 def _bound_pair(name: str, value: Any, what: str) -> Tuple[float, float]:
@@ -208,7 +193,7 @@ def _conversion(ds: xr.Dataset, scaling: Scaling, start: int, n_ref: int, first_
 
 
 def build_problem(ds: xr.Dataset, scaling: Scaling, model: ModelConfig, cfg: OptimizeConfig,
-                  budget: Optional[float] = None) -> Problem:
+                  budget: Optional[float] = None, planned: Optional[Planned] = None) -> Problem:
     """The planning problem of data ``ds`` (a run's Dataset) under ``cfg``.
 
     Args:
@@ -217,6 +202,8 @@ def build_problem(ds: xr.Dataset, scaling: Scaling, model: ModelConfig, cfg: Opt
         model: the run's model config (adstock ``max_lag``).
         cfg: the optimize config.
         budget: overrides ``cfg.budget`` (the target mode searches it).
+        planned: a plan file read by ``mmm_geo.optimize.planfile.load_plan``: its horizon, its
+            cell totals as the current mix and its weekly shape as the flighting.
 
     Returns:
         The :class:`Problem`; ConfigError on an unusable horizon, unknown names or infeasible
@@ -225,39 +212,54 @@ def build_problem(ds: xr.Dataset, scaling: Scaling, model: ModelConfig, cfg: Opt
     check_settings(cfg)
     n_geo, n_time, n_ch = ds.sizes[dims.GEO], ds.sizes[dims.TIME], ds.sizes[dims.CHANNEL]
     lag = model.adstock.max_lag
-    start, horizon = _window(ds, cfg)
-    window = bool(cfg.window)
+    times = ds.coords[dims.TIME].values
+    hz = planned.horizon if planned is not None else resolve(cfg, times, cfg.horizon_weeks,
+                                                             cfg.window)
+    start, horizon, window = hz.offset, len(hz.dates), hz.historical
     if window:
         first_ref, n_ref = start, horizon
     else:
-        if horizon > n_time and cfg.flighting == "history":
-            _fail(f"horizon_weeks={horizon} is longer than the data ({n_time} weeks), so it has no "
-                  "historical weekly pattern", "use flighting=flat or a shorter horizon")
+        if horizon > n_time and cfg.flighting == "history" and planned is None:
+            _fail(f"the horizon of {horizon} weeks is longer than the data ({n_time} weeks), so "
+                  "it has no historical weekly pattern", "use flighting=flat or a shorter horizon")
         n_ref = min(horizon, n_time)
         first_ref = n_time - n_ref
     spend = ds["spend"].values
     ref_weeks = spend[:, first_ref:first_ref + n_ref]              # (G, n_ref, C)
-    reference = ref_weeks.sum(1) * (horizon / n_ref)
-    if reference.sum() <= 0:
-        _fail("the reference weeks have no spend at all, so there is no current mix",
-              "pick a window or horizon whose preceding weeks have spend")
-    if cfg.flighting == "history" and n_ref == horizon:
-        tot = ref_weeks.sum(1, keepdims=True)
-        pattern = np.where(tot > 0, ref_weeks / np.where(tot > 0, tot, 1.0), 1.0 / horizon)
+    conversion = _conversion(ds, scaling, start, n_ref, first_ref, window)
+    if planned is not None:
+        reference = planned.spend.sum(1)
+        flight = scaled_exposure(planned, conversion, ds["population"].values,
+                                 np.asarray(scaling.media_scale))
+        safe = np.where(reference > 0, reference, 1.0)[:, None, :]
+        unit_exposure = np.where(reference[:, None, :] > 0, flight / safe, conversion / horizon)
+        pattern = np.where(reference[:, None, :] > 0, planned.spend / safe, 1.0 / horizon)
     else:
-        pattern = np.full((n_geo, horizon, n_ch), 1.0 / horizon)
-    unit_exposure = pattern * _conversion(ds, scaling, start, n_ref, first_ref, window)
+        reference = ref_weeks.sum(1) * (horizon / n_ref)
+        if cfg.flighting == "history" and n_ref == horizon:
+            tot = ref_weeks.sum(1, keepdims=True)
+            pattern = np.where(tot > 0, ref_weeks / np.where(tot > 0, tot, 1.0), 1.0 / horizon)
+        else:
+            pattern = np.full((n_geo, horizon, n_ch), 1.0 / horizon)
+        unit_exposure = pattern * conversion
+    if reference.sum() <= 0:
+        what = "the plan has" if planned is not None else "the reference weeks have"
+        _fail(f"{what} no spend at all, so there is no current mix",
+              "pick a window or horizon whose preceding weeks have spend, or plan some spend")
 
     media = model_data(ds, scaling, np.float64).media
     pre = np.zeros((n_geo, lag - 1, n_ch))
-    first = max(0, start - (lag - 1))
-    if start > first:
-        pre[:, lag - 1 - (start - first):] = media[:, first:start]
+    first, stop = max(0, start - (lag - 1)), min(start, n_time)   # data periods that carry in
+    if stop > first:
+        pre[:, first - (start - (lag - 1)):stop - (start - (lag - 1))] = media[:, first:stop]
     tail = lag - 1 if cfg.carryover_after else 0
     rpk = ds["revenue_per_kpi"].values
     rpk_ref = rpk[:, first_ref:first_ref + n_ref].mean(1, keepdims=True)
     rpk_eval = np.repeat(rpk_ref, horizon + tail, axis=1)
-    if window:
+    if planned is not None and planned.revenue_per_kpi is not None:
+        rpk_eval[:, :horizon] = planned.revenue_per_kpi
+        rpk_eval[:, horizon:] = planned.revenue_per_kpi.mean(1, keepdims=True)
+    elif window:
         have = min(horizon + tail, n_time - start)
         rpk_eval[:, :have] = rpk[:, start:start + have]
     unit = scaling.kpi_scale * ds["population"].values[:, None]
@@ -269,19 +271,16 @@ def build_problem(ds: xr.Dataset, scaling: Scaling, model: ModelConfig, cfg: Opt
                          pop_share[:, None])
     channels = np.asarray(ds.coords[dims.CHANNEL].values).astype(str)
     geos = np.asarray(ds.coords[dims.GEO].values).astype(str)
-    if window:
-        weeks = np.asarray(pd.DatetimeIndex(ds.coords[dims.TIME].values[start:start + horizon])
-                           .strftime("%Y-%m-%d"))
-    else:
-        weeks = np.asarray([f"+{k + 1}" for k in range(horizon)])
     total = float(reference.sum()) if budget is None and cfg.budget is None else float(
         budget if budget is not None else cfg.budget)
     lo, hi, bounds = _constraints(cfg, channels, geos, reference, total)
-    return Problem(geos=geos, channels=channels, weeks=weeks, pre=pre, unit_exposure=unit_exposure,
-                   tail=tail, weights=unit * (rpk_eval if use_revenue else 1.0),
+    return Problem(geos=geos, channels=channels, weeks=hz.labels, pre=pre,
+                   unit_exposure=unit_exposure, tail=tail,
+                   weights=unit * (rpk_eval if use_revenue else 1.0),
                    reference=reference, geo_share=geo_share,
                    budget=total, lo=lo, hi=hi, decision=cfg.optimizer.decision,
-                   cap=cfg.budget_cap, **bounds)
+                   cap=cfg.budget_cap, pattern=pattern * np.ones_like(unit_exposure),
+                   offset=start, **bounds)
 
 
 def _constraints(cfg: OptimizeConfig, channels: np.ndarray, geos: np.ndarray, reference: np.ndarray,

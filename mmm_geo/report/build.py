@@ -69,7 +69,9 @@ def budget_section(a: Analysis, cfg: ReportConfig, figs: Dict[str, bytes]) -> st
         return (f"<p class='note'>No optimizer output in <code>{H.esc(cfg.optimize)}/</code> of "
                 "the run; run <code>mmm-geo optimize</code> on it and re-run the report.</p>")
     opt = a.optimizer
-    body = H.table(opt["allocation"], BUDGET_SPEC, "table-budget")
+    body = (f"<p>Horizon: {H.esc(horizon_text(opt['summary']))}; weekly spend per geo and channel "
+            f"in <code>{H.esc(cfg.optimize)}/flighting.csv</code>.</p>")
+    body += H.table(opt["allocation"], BUDGET_SPEC, "table-budget")
     body += H.table(opt["outcomes"], OUTCOME_SPEC, "table-outcomes")
     body += add(figs, "budget", plots.budget(opt["allocation"], opt["gain"]),
                 "Left: spend per channel over the horizon. Right: the recommended mix's gain over "

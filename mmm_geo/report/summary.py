@@ -84,12 +84,20 @@ def budget_lines(a: Analysis, prob: float, run_path: str) -> str:
                 f"<code>mmm-geo optimize run={H.esc(run_path)} budget=&lt;total&gt; "
                 "horizon_weeks=13</code> and re-run the report.</p>")
     s, alloc = a.optimizer["summary"], a.optimizer["allocation"]
+def horizon_text(summary: dict) -> str:
+    """The optimizer's horizon in words: '13 weeks (2025-01-06 to 2025-03-31)'."""
+    weeks = [str(w) for w in summary["horizon_weeks"]]
+    dates = f" ({weeks[0]} to {weeks[-1]})" if len(weeks) > 1 else f" ({weeks[0]})"
+    plan = f", flighting from {summary['plan']}" if summary.get("plan") else ""
+    return f"{len(weeks)} week{'s' if len(weeks) > 1 else ''}{dates}{plan}"
+
+
     g = tables.gain(a, prob)
     split = ", ".join(f"{H.esc(r['channel'])} {H.fmt(r['recommended'], 'money')} "
                       f"({'+' if r['change'] >= 0 else ''}{H.fmt(r['change_pct'] / 100, 'pct')})"
                       for _, r in alloc.iterrows())
     return H.items([
-        f"Budget {H.fmt(s['budget'], 'money')} over {len(s['horizon_weeks'])} weeks: {split}.",
+        f"Budget {H.fmt(s['budget'], 'money')} over {H.esc(horizon_text(s))}: {split}.",
         f"Expected gain over the current mix: <b>{H.fmt(g['mean'], 'money')}</b> "
         f"({H.fmt(g['relative'], 'pct')}; {prob:.0%} interval {H.fmt(g['lo'], 'money')} to "
         f"{H.fmt(g['hi'], 'money')}); it beats the current mix in "
