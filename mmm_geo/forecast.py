@@ -55,6 +55,7 @@ from mmm_geo.errors import ConfigError
 from mmm_geo.inference.trace import atomic_write
 from mmm_geo.model.hierarchical import (LIKELIHOODS, components, fourier_basis, mean, to_scaled,
                                         trend_basis)
+from mmm_geo.model import time_varying as tv
 from mmm_geo.optimize import horizon as hz
 from mmm_geo.optimize.planfile import Planned, load_plan, plan_paths
 from mmm_geo.optimize.problem import Problem, build_problem, current_mix
@@ -154,6 +155,13 @@ def simulate_kpi(run, problem: Problem, cells: np.ndarray, posterior, trend: np.
     shape = (posterior.sizes[dims.CHAIN], posterior.sizes[dims.DRAW])
     post = posterior.drop_vars("trend_coef", errors="ignore").assign(
         trend_coef=((*SAMPLE, "forecast_period"), trend.reshape(shape + trend.shape[1:])))
+    if tv.SITE in post:   # time-varying media effects: as fitted in the data, then held at its
+        n_time = run.ds.sizes[dims.TIME]          # last period (as the optimizer holds them)
+        at = np.clip(np.arange(problem.offset - n_pre, problem.offset + trend.shape[1] - n_pre),
+                     0, n_time - 1)
+        site = post[tv.SITE].transpose(*SAMPLE, dims.TIME, ...)
+        post = post.drop_vars(tv.SITE).assign({tv.SITE: (
+            (*SAMPLE, "forecast_period", *site.dims[3:]), site.values[:, :, at])})
     mu = map_draws(lambda p: mean(components(p, arrays, cfg))[:, n_pre:], post, cfg, batch)
     mu = mu.reshape((-1,) + mu.shape[2:])
     flat = {k: np.asarray(post[k].values).reshape((len(mu),) + post[k].shape[2:])

@@ -127,6 +127,24 @@ def test_held_out_weeks_with_a_flat_trend_match_the_fit(quick):
     assert width[-1] > width[0]                                 # trend uncertainty grows ahead
 
 
+def test_time_varying_effects_are_held_at_the_data_s_last_period(quick):
+    """A model with time-varying media effects: beyond the data each channel keeps the
+    multiplier of the data's last period (as the optimizer does)."""
+    from mmm_geo.model.time_varying import SITE
+
+    post = quick.idata.posterior
+    shape = (post.sizes["chain"], post.sizes["draw"], 40, 2)
+    site = np.zeros(shape)
+    site[:, :, -1] = np.log(2.0)                      # doubled in the last data week only
+    varying, doubled = quick.idata.copy(), quick.idata.copy()
+    varying.posterior = post.assign({SITE: (("chain", "draw", "time", "channel"), site)})
+    doubled.posterior = post.assign(media_log_effect_geo=post["media_log_effect_geo"] + np.log(2))
+    cfg = ForecastConfig(start="2023-10-16", weeks=3, draws=40)
+    got = forecast(quick._replace(idata=varying), cfg)[0]
+    want = forecast(quick._replace(idata=doubled), cfg)[0]
+    np.testing.assert_allclose(got["expected_mean"], want["expected_mean"], rtol=1e-5)
+
+
 def test_scenarios_compare_plans_without_optimising(quick_run, tmp_path):
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     base = plan_frame(start="2023-10-09", weeks=6)
