@@ -183,8 +183,8 @@ def _conversion(ds: xr.Dataset, scaling: Scaling, start: int, n_ref: int, first_
     sl = slice(first_ref, first_ref + n_ref)
     tot_s, tot_m = spend[:, sl].sum(1), media[:, sl].sum(1)
     cpe = spend.sum((0, 1)) / np.maximum(ds["exposure"].values.sum((0, 1)), 1e-300)
-    fallback = 1.0 / (cpe[None, :] * ds["population"].values[:, None]
-                      * np.asarray(scaling.media_scale)[None, :])
+    per_unit = cpe[None, :] * ds["population"].values[:, None] * np.asarray(scaling.media_scale)[None, :]
+    fallback = np.where(per_unit > 0, 1.0 / np.where(per_unit > 0, per_unit, 1.0), 0.0)  # organic: 0
     avg = np.where(tot_s > 0, tot_m / np.where(tot_s > 0, tot_s, 1.0), fallback)
     if not window:
         return avg[:, None, :]
@@ -273,7 +273,7 @@ def build_problem(ds: xr.Dataset, scaling: Scaling, model: ModelConfig, cfg: Opt
     geos = np.asarray(ds.coords[dims.GEO].values).astype(str)
     total = float(reference.sum()) if budget is None and cfg.budget is None else float(
         budget if budget is not None else cfg.budget)
-    lo, hi, bounds = _constraints(cfg, channels, geos, reference, total)
+    lo, hi, bounds = _constraints(cfg, channels, geos, reference, total, model.organic_channels)
     return Problem(geos=geos, channels=channels, weeks=hz.labels, pre=pre,
                    unit_exposure=unit_exposure, tail=tail,
                    weights=unit * (rpk_eval if use_revenue else 1.0),
@@ -284,8 +284,14 @@ def build_problem(ds: xr.Dataset, scaling: Scaling, model: ModelConfig, cfg: Opt
 
 
 def _constraints(cfg: OptimizeConfig, channels: np.ndarray, geos: np.ndarray, reference: np.ndarray,
-                 budget: float):
-    """Decision bounds and group bounds in currency, after the feasibility checks."""
+                 budget: float, organic=()):
+    """Decision bounds and group bounds in currency, after the feasibility checks. Organic and
+    impressions-only channels (no spend) are locked at zero: the budget buys none of them, and
+    their exposure is left out of the planned weeks and of the no-spend comparison alike."""
+    for name in organic:
+        if name in cfg.bounds or name in cfg.locked:
+            _fail(f"channel {name!r} has no spend (organic or impressions-only media), so the "
+                  "budget cannot buy it", f"drop {name!r} from bounds and locked")
     ref_ch, ref_geo = reference.sum(0), reference.sum(1)
     c_lo, c_hi = _resolve(channels, dict(cfg.bounds), ref_ch, cfg.bounds_relative, "bounds")
     g_lo, g_hi = _resolve(geos, dict(cfg.geo_bounds), ref_geo, cfg.geo_bounds_relative,
@@ -298,7 +304,7 @@ def _constraints(cfg: OptimizeConfig, channels: np.ndarray, geos: np.ndarray, re
         if name in cfg.bounds:
             _fail(f"channel {name!r} is both locked and bounded",
                   "drop it from bounds or from locked")
-    is_locked = np.isin(channels, locked)
+    is_locked = np.isin(channels, locked + list(organic))
     c_lo, c_hi = np.where(is_locked, ref_ch, c_lo), np.where(is_locked, ref_ch, c_hi)
     _check_sum(c_lo, c_hi, budget, cfg.budget_cap, "channel")
     _check_sum(g_lo, g_hi, budget, cfg.budget_cap, "geo")

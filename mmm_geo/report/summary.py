@@ -10,6 +10,7 @@ from mmm_geo import dims
 from mmm_geo.analysis.accuracy import seasonal_naive
 from mmm_geo.analysis.checks import prior_posterior_table
 from mmm_geo.inference.diagnostics import rhat_text
+from mmm_geo.analysis.performance import NO_SPEND
 from mmm_geo.report import html as H
 from mmm_geo.report import plots, tables
 from mmm_geo.report.analyse import Analysis
@@ -38,7 +39,8 @@ LIFT_SPEC = [("test", "test", "int"), ("channel", "channel", "text"), ("geo", "g
              ("se", "its SE", "num"), ("model_median", "model", "num"), ("model_lo", "low", "num"),
              ("model_hi", "high", "num"), ("used_in_fit", "used in fit", "text"),
              ("agrees", "agrees", "text")]
-CSS_CLASS = {"performs well": "good", "performs poorly": "poor", "uncertain": "uncertain"}
+CSS_CLASS = {"performs well": "good", "performs poorly": "poor", "uncertain": "uncertain",
+             NO_SPEND: "uncertain"}
 
 
 def add(figs: Dict[str, bytes], name: str, fig, caption: str, width: int | None = None) -> str:
@@ -65,16 +67,29 @@ def performance(a: Analysis, prob: float) -> tuple[str, str]:
     good = frame[frame["verdict"] == "performs well"]
     poor = frame[frame["verdict"] == "performs poorly"]
     unsure = frame[frame["verdict"] == "uncertain"]
+    organic = frame[frame["verdict"] == NO_SPEND]
+    paid = frame[frame["verdict"] != NO_SPEND]
     g = a.ranking.attrs
     good_html = (H.items([_channel_line(r) for _, r in good.iterrows()]) if len(good) else
                  f"<p>No channel returns more than it costs with probability ≥ {g['good']:.0%}.</p>")
     lines = [_channel_line(r) for _, r in poor.iterrows()]
     if not len(poor):
-        worst = frame.iloc[-1]
+        worst = paid.iloc[-1]
         lines.append(f"No channel is likely below break-even (P(ROI &gt; 1) ≤ {g['poor']:.0%}). "
                      f"The weakest is {_channel_line(worst)}.")
     lines += [f"Uncertain: {_channel_line(r)}" for _, r in unsure.iterrows()]
+    lines += [f"No spend (organic): <b>{H.esc(r['channel'])}</b> drove "
+              f"{H.fmt(r['contribution_median'], 'money')} ({H.fmt(r['contribution_lo'], 'money')}–"
+              f"{H.fmt(r['contribution_hi'], 'money')}); it has no ROI" for _, r in organic.iterrows()]
     return good_html, H.items(lines)
+
+
+def horizon_text(summary: dict) -> str:
+    """The optimizer's horizon in words: '13 weeks (2025-01-06 to 2025-03-31)'."""
+    weeks = [str(w) for w in summary["horizon_weeks"]]
+    dates = f" ({weeks[0]} to {weeks[-1]})" if len(weeks) > 1 else f" ({weeks[0]})"
+    plan = f", flighting from {summary['plan']}" if summary.get("plan") else ""
+    return f"{len(weeks)} week{'s' if len(weeks) > 1 else ''}{dates}{plan}"
 
 
 def budget_lines(a: Analysis, prob: float, run_path: str) -> str:
@@ -84,14 +99,6 @@ def budget_lines(a: Analysis, prob: float, run_path: str) -> str:
                 f"<code>mmm-geo optimize run={H.esc(run_path)} budget=&lt;total&gt; "
                 "horizon_weeks=13</code> and re-run the report.</p>")
     s, alloc = a.optimizer["summary"], a.optimizer["allocation"]
-def horizon_text(summary: dict) -> str:
-    """The optimizer's horizon in words: '13 weeks (2025-01-06 to 2025-03-31)'."""
-    weeks = [str(w) for w in summary["horizon_weeks"]]
-    dates = f" ({weeks[0]} to {weeks[-1]})" if len(weeks) > 1 else f" ({weeks[0]})"
-    plan = f", flighting from {summary['plan']}" if summary.get("plan") else ""
-    return f"{len(weeks)} week{'s' if len(weeks) > 1 else ''}{dates}{plan}"
-
-
     g = tables.gain(a, prob)
     split = ", ".join(f"{H.esc(r['channel'])} {H.fmt(r['recommended'], 'money')} "
                       f"({'+' if r['change'] >= 0 else ''}{H.fmt(r['change_pct'] / 100, 'pct')})"
