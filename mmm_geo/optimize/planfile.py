@@ -83,17 +83,17 @@ def plan_paths(plan) -> List[str]:
 
 def _layout_columns(df: pd.DataFrame, cols: DataConfig, long: bool, source: str) -> None:
     need = [cols.time] + ([cols.geo] if cols.geo else [])
-    need += list(LONG) if long else [ch.spend for ch in cols.channels.values()]
+    need += list(LONG) if long else [ch.spend for ch in cols.channels.values() if ch.spend]
     missing = [c for c in need if c not in df.columns]
     if missing:
-        spend = ", ".join(ch.spend for ch in cols.channels.values())
+        spend = ", ".join(ch.spend for ch in cols.channels.values() if ch.spend)
         v.fail(source, missing[0], f"missing column{'s' if len(missing) > 1 else ''} "
                f"{', '.join(map(repr, missing))}",
                f"give the data's columns ({cols.time}{', ' + cols.geo if cols.geo else ''}, "
                f"and the spend columns {spend}), or the long layout ({cols.time}, "
                f"{cols.geo + ', ' if cols.geo else ''}channel, spend)")
     if not long:
-        known = {ch.spend for ch in cols.channels.values()}
+        known = {ch.spend for ch in cols.channels.values() if ch.spend}
         extra = [c for c in df.columns if str(c).lower().endswith("_spend") and c not in known]
         if extra:
             v.fail(source, extra[0], "the spend of a channel the run does not model (its "
@@ -133,11 +133,11 @@ def read_plan(path: str, cols: DataConfig, geos: List[str], channels: List[str],
     df = read_table(path, "plan").reset_index(drop=True)
     if not len(df):
         v.fail(source, None, "no rows", "give one row per geo x period of the horizon")
-    long = set(LONG) <= set(df.columns) and not any(ch.spend in df.columns
+    long = set(LONG) <= set(df.columns) and not any(ch.spend and ch.spend in df.columns
                                                    for ch in cols.channels.values())
     _layout_columns(df, cols, long, source)
     pairs = [(c, cols.channels[c]) for c in channels]
-    spend_cols = ["spend"] if long else [ch.spend for _, ch in pairs]
+    spend_cols = ["spend"] if long else [ch.spend for _, ch in pairs if ch.spend]   # organic: none
     exp_cols = (["exposure"] if "exposure" in df.columns else []) if long else \
         [ch.exposure for _, ch in pairs if ch.exposure and ch.exposure in df.columns]
     rpk = cols.revenue_per_kpi if cols.revenue_per_kpi in df.columns and not long else None
@@ -197,7 +197,8 @@ def read_plan(path: str, cols: DataConfig, geos: List[str], channels: List[str],
             exposure[gi, hi, ci] = df["exposure"].to_numpy(float)
     else:
         for c, (_, ch) in enumerate(pairs):
-            spend[gi, hi, c] = df[ch.spend].to_numpy(float)
+            if ch.spend:
+                spend[gi, hi, c] = df[ch.spend].to_numpy(float)
             if ch.exposure in exp_cols:
                 exposure[gi, hi, c] = df[ch.exposure].to_numpy(float)
     rpk_grid = None
