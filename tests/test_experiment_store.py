@@ -15,7 +15,7 @@ import pytest
 
 from mmm_geo.config import DataConfig, FitConfig, InferenceConfig
 from mmm_geo.errors import RunError
-from mmm_geo.experiments import job, store
+from mmm_geo.experiments import job, store, tracking
 
 
 def test_run_id_ignores_fields_that_do_not_change_results(tmp_path):
@@ -57,7 +57,8 @@ class FakeFit:
 def _job(cfg, run_dir, tmp_path):
     run_dir.mkdir(parents=True, exist_ok=True)
     with store.RunLock(run_dir):
-        return job._run_locked(cfg, "seed: 0\n", run_dir, tmp_path, ["seed=0"], 0, "[job 0]")
+        return job._run_locked(cfg, "seed: 0\n", run_dir, tmp_path, ["seed=0"], 0, "[job 0]",
+                               tracking.target(cfg, run_dir))
 
 
 def test_skip_force_resume_and_failure(tmp_path, monkeypatch, capsys):
