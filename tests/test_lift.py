@@ -179,3 +179,20 @@ def test_lift_tests_recover_an_always_on_channels_roi(tmp_path):
     lift = pd.read_csv(out / "lift_tests.csv")
     assert len(lift) == 4 and lift["used_in_fit"].all() and lift["agrees"].all(), lift
     assert metrics["lift_tests"] == {"tests": 4, "used_in_fit": 4, "agree": 4}
+
+
+def test_the_lift_fast_path_equals_the_general_one(tiny_dataset):
+    """One response evaluation of the tested columns gives each test's lift as the total-effect
+    difference does (tests on both channels, one channel twice)."""
+    ds = tiny_dataset
+    tables = [_table(ds), _table(ds, channel=["search"]), _table(ds, geo=[str(ds.geo.values[1])])]
+    ds = with_lift_tests(ds, pd.concat(tables, ignore_index=True), "t")
+    data = model_data(ds, fit_scaling(ds))
+    sp = mm.spec(ModelConfig(adstock=AdstockConfig(max_lag=4)), 2)
+    rng = np.random.default_rng(0)
+    p = {s.name: jnp.asarray(rng.uniform(0.3, 0.8, 2)) for s in sp.sites}
+    p["media_log_effect_geo"] = jnp.asarray(rng.normal(-2, 0.3, (3, 2)))
+    tests = jax.tree.map(jnp.asarray, data.lift)
+    fast = mm.lift(sp, p, jnp.asarray(data.media), tests)
+    np.testing.assert_allclose(fast, mm._general_lift(sp, p, jnp.asarray(data.media), tests), rtol=1e-5)
+    assert fast.shape == (3,) and np.all(np.asarray(fast) > 0)

@@ -244,7 +244,32 @@ def sample(sp: Spec, media: jnp.ndarray, revenue_weight: jnp.ndarray,
 def lift(sp: Spec, p: Params, media: jnp.ndarray, tests) -> jnp.ndarray:
     """The model's lift of each lift test (``mmm_geo.data.lift.LiftData``), (lift_test,), scaled:
     the total media effect with the recorded media minus that with the test's exposure change
-    undone, weighted over the test's measured cells."""
+    undone, weighted over the test's measured cells.
+
+    Separable media whose channels share one adstock and one saturation form (the default) take a
+    fast path: a test changes only its own channel's column, so the lift is that channel's own
+    response difference, evaluated for all tests at once on the tested channels' columns (two
+    response evaluations of ``lift_test`` columns instead of one of every channel per test).
+    """
+    if sp.separable and len(set(sp.adstock)) == 1 and len(set(sp.saturation)) == 1 and tv.SITE not in p:
+        return _tested_columns_lift(sp, p, media, tests)
+    return _general_lift(sp, p, media, tests)
+
+
+def _tested_columns_lift(sp: Spec, p: Params, media: jnp.ndarray, tests) -> jnp.ndarray:
+    idx, k = tests.channel, tests.channel.shape[0]
+    sub = sp._replace(n_channel=k, adstock=sp.adstock[:1] * k, saturation=sp.saturation[:1] * k,
+                      sites=tuple(s._replace(channels=tuple(range(k)), priors=s.priors[:1] * k)
+                                  for s in sp.sites))
+    q = {s.name: p[s.name][..., idx] for s in sp.sites}
+    q["media_log_effect_geo"] = p["media_log_effect_geo"][..., idx]
+    x = media[..., idx]                                                     # (geo, time, test)
+    undone = jnp.maximum(x - jnp.moveaxis(tests.delta, 0, -1), 0.0)
+    diff = response(sub, q, x) - response(sub, q, undone)
+    return (diff * jnp.moveaxis(tests.weight, 0, -1)).sum((-3, -2))
+
+
+def _general_lift(sp: Spec, p: Params, media: jnp.ndarray, tests) -> jnp.ndarray:
     base = total(sp, p, media)
 
     def one(channel, delta, weight):
