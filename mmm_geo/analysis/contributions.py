@@ -25,6 +25,7 @@ from mmm_geo.model.hierarchical import components, time_bases
 
 PARTS = ("baseline", "trend", "seasonality")
 GROUPED = {"controls": dims.CONTROL, "media": dims.CHANNEL, "synergy": dims.PAIR}   # part: its dim
+SYNERGY = "synergy "      # label prefix of a synergy pair's component (by_component)
 
 
 def inputs(ds: xr.Dataset, scaling: Scaling, cfg: ModelConfig,
@@ -82,7 +83,7 @@ def by_component(parts: xr.Dataset) -> xr.DataArray:
     for name, kind in GROUPED.items():
         if name in parts:
             da = parts[name].rename({kind: "component"}).drop_vars("component")
-            label = "synergy " if name == "synergy" else ""
+            label = SYNERGY if name == "synergy" else ""
             pieces.append(da.assign_coords(component=[label + str(c) for c in parts[name][kind].values]))
     order = ("component", *parts["baseline"].dims)
     return xr.concat([p.drop_vars(list(GROUPED.values()), errors="ignore").transpose(*order)

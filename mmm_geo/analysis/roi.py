@@ -24,7 +24,7 @@ import pandas as pd
 import xarray as xr
 
 from mmm_geo import dims
-from mmm_geo.analysis.draws import map_draws
+from mmm_geo.analysis.draws import bounds, map_draws
 from mmm_geo.config import ModelConfig
 from mmm_geo.data.scaling import Scaling, model_data
 from mmm_geo.model import media as mm
@@ -100,7 +100,7 @@ def period_roi(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg: Mod
     label = times.to_period(freq).astype(str)
     spend = ds["spend"].values.sum(axis=0)                       # (time, channel)
     rows = []
-    lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
+    lo, hi = bounds(prob)
     for period in dict.fromkeys(label):
         idx = np.flatnonzero(label == period)
         cost = spend[idx].sum(0)

@@ -149,15 +149,20 @@ def _scale(media: Media, n_time: int) -> np.ndarray:
     return media.beta_geo[:, None, :] * m[None]
 
 
+def _saturated(x: np.ndarray, media: Media) -> np.ndarray:
+    return saturate(adstock(x, media.weights), media.saturation, media.params)
+
+
 def media_effect(x: np.ndarray, media: Media) -> np.ndarray:
     """True media effect per capita (geo, time, channel) of scaled exposure ``x`` (same shape),
     each channel's own (without synergy)."""
-    return _scale(media, x.shape[1]) * saturate(adstock(x, media.weights), media.saturation, media.params)
+    return _scale(media, x.shape[1]) * _saturated(x, media)
 
 
-def synergy_effect(x: np.ndarray, media: Media) -> np.ndarray:
-    """True synergy effect per capita (geo, time, pair) of scaled exposure ``x``."""
-    sat = saturate(adstock(x, media.weights), media.saturation, media.params)
+def synergy_effect(x: np.ndarray, media: Media, sat: Optional[np.ndarray] = None) -> np.ndarray:
+    """True synergy effect per capita (geo, time, pair) of scaled exposure ``x`` (``sat``: its
+    saturated carryover, when already computed)."""
+    sat = _saturated(x, media) if sat is None else sat
     b = _scale(media, x.shape[1])
     out = [k * np.sqrt(b[..., i] * b[..., j]) * sat[..., i] * sat[..., j] for i, j, k in media.synergy]
     return np.stack(out, axis=-1) if out else np.zeros(x.shape[:-1] + (0,))
@@ -165,7 +170,8 @@ def synergy_effect(x: np.ndarray, media: Media) -> np.ndarray:
 
 def total_effect(x: np.ndarray, media: Media) -> np.ndarray:
     """True whole media effect per capita (geo, time): every channel's own plus every synergy."""
-    return media_effect(x, media).sum(-1) + synergy_effect(x, media).sum(-1)
+    sat = _saturated(x, media)
+    return (_scale(media, x.shape[1]) * sat).sum(-1) + synergy_effect(x, media, sat).sum(-1)
 
 
 def channel_params(media: Media, j: int) -> dict:

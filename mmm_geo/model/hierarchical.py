@@ -103,13 +103,20 @@ def time_bases(n_time: int, cfg: ModelConfig, n_fit: Optional[int] = None):
             fourier_basis(n_time, cfg.fourier_order, cfg.period))
 
 
+def media_parts(sp: mm.Spec, params: Params, unit: jnp.ndarray) -> Dict[str, jnp.ndarray]:
+    """The media parts of the mean from the unit response: ``media`` (geo, time, channel) and
+    ``synergy`` (geo, time, synergy pair)."""
+    return {"media": mm.scale(params, unit), "synergy": mm.synergy(sp, params, unit)}
+
+
 def components(params: Params, data: ModelData, cfg: ModelConfig,
-               unit: Optional[jnp.ndarray] = None) -> Dict[str, jnp.ndarray]:
+               media: Optional[Dict[str, jnp.ndarray]] = None) -> Dict[str, jnp.ndarray]:
     """Additive parts of the mean: baseline, trend, seasonality (geo, time); controls (geo, time,
-    control); media (geo, time, channel) and synergy (geo, time, synergy pair), from the media
-    component's unit response (computed unless given). Their sum is the mean of the scaled KPI."""
-    sp = mm.spec(cfg, data.media.shape[-1])
-    unit = mm.unit_response(sp, params, data.media) if unit is None else unit
+    control); the :func:`media_parts` (computed unless given). Their sum is the mean of the
+    scaled KPI."""
+    if media is None:
+        sp = mm.spec(cfg, data.media.shape[-1])
+        media = media_parts(sp, params, mm.unit_response(sp, params, data.media))
     n_geo, n_time = data.y.shape
     trend = data.trend @ params["trend_coef"]
     season = data.season @ params["season_coef"]
@@ -121,8 +128,7 @@ def components(params: Params, data: ModelData, cfg: ModelConfig,
         "trend": scale * jnp.broadcast_to(trend, (n_geo, n_time)),
         "seasonality": scale * jnp.broadcast_to(season, (n_geo, n_time)),
         "controls": data.controls * gamma[:, None, :],
-        "media": mm.scale(params, unit),
-        "synergy": mm.synergy(sp, params, unit),
+        **media,
     }
 
 
@@ -221,10 +227,9 @@ def _sample_baseline(p: Params, media: jnp.ndarray, data: ModelData, cfg: ModelC
 def _model(data: ModelData, cfg: ModelConfig, y: Optional[jnp.ndarray]) -> None:
     p = _sample_params(data, cfg)
     sp = mm.spec(cfg, data.media.shape[-1])
-    unit = p.pop("media_unit")
-    media = mm.scale(p, unit).sum(-1) + mm.synergy(sp, p, unit).sum(-1)
-    p["baseline"] = _sample_baseline(p, media, data, cfg)
-    mu = mean(components(p, data, cfg, unit))
+    media = media_parts(sp, p, p.pop("media_unit"))
+    p["baseline"] = _sample_baseline(p, media["media"].sum(-1) + media["synergy"].sum(-1), data, cfg)
+    mu = mean(components(p, data, cfg, media))
     sigma = p["sigma"][:, None] if cfg.sigma_per_geo else p["sigma"]
     with numpyro.plate(dims.GEO, data.y.shape[0], dim=-2), \
             numpyro.plate(dims.TIME, data.y.shape[1], dim=-1), \

@@ -218,10 +218,10 @@ def sample(sp: Spec, media: jnp.ndarray, revenue_weight: jnp.ndarray,
     """
     n_geo = media.shape[0]
     p = {s.name: _sample_vector(s.name, s.priors, site_dim(s, sp)) for s in sp.sites}
-    unit = unit_response(sp, p, media)
+    unit = sized = unit_response(sp, p, media)
     if sp.tv_channels:     # the sizes below are of the multiplied response
         p[tv.SITE] = tv.sample(sp, media.shape[1], (revenue_weight.sum(0) > 0).astype(media.dtype))
-        unit = unit * jnp.exp(p[tv.SITE])
+        sized = unit * jnp.exp(p[tv.SITE])
     size = jnp.ones(sp.n_channel)
     for name, chans, dim in size_sites(sp):
         size = size.at[jnp.asarray(chans)].set(_sample_vector(name, [sp.media_priors[c] for c in chans], dim))
@@ -231,13 +231,11 @@ def sample(sp: Spec, media: jnp.ndarray, revenue_weight: jnp.ndarray,
         with numpyro.plate(dims.CHANNEL, sp.n_channel, dim=-1), \
                 numpyro.plate(dims.GEO, n_geo, dim=-2):
             log_mult = numpyro.sample("media_geo", dist.Normal(0.0, sd))
-    log_beta = _log_beta(sp, p, size, media, unit, jnp.exp(log_mult), revenue_weight, spend_share)
+    log_beta = _log_beta(sp, p, size, media, sized, jnp.exp(log_mult), revenue_weight, spend_share)
     with numpyro.plate(dims.CHANNEL, sp.n_channel, dim=-1), numpyro.plate(dims.GEO, n_geo, dim=-2):
         p["media_log_effect_geo"] = numpyro.deterministic("media_log_effect_geo", log_beta + log_mult)
     if sp.pairs:
         p["synergy"] = _sample_vector("synergy", (sp.synergy_prior,) * len(sp.pairs), dims.PAIR)
-    if sp.tv_channels:
-        unit = unit / jnp.exp(p[tv.SITE])
     return p, unit
 
 

@@ -146,7 +146,7 @@ def analyse(run, cfg: ReportConfig, recovery: Optional[Source]) -> Analysis:
 def media_components(share: xr.DataArray, channels) -> list:
     """The components that are media: every channel and every synergy pair."""
     return [str(c) for c in share["component"].values
-            if str(c) in channels or str(c).startswith("synergy ")]
+            if str(c) in channels or str(c).startswith(contributions.SYNERGY)]
 
 
 def synergy_table(metrics: xr.Dataset, prob: float) -> pd.DataFrame:
