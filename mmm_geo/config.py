@@ -39,6 +39,9 @@ class DataConfig:
     ``path`` None means the embedded default dataset (a deterministic simulated panel).
     ``lift_tests``: an optional table of lift-test results that calibrates the media effects
     (columns and meaning in ``mmm_geo.data.lift``).
+    ``exclude``: dates of periods the likelihood does not see (masked like held-out periods, never
+    filled in); each must be a period of the data. ``allow_negative_kpi``: accept a KPI below zero
+    (profit, net sales), only with likelihood normal or student_t (``mmm_geo.data.checks``).
     """
 
     path: Optional[str] = None
@@ -51,6 +54,8 @@ class DataConfig:
     controls: List[str] = field(default_factory=list)
     date_format: Optional[str] = None
     lift_tests: Optional[str] = None
+    exclude: List[str] = field(default_factory=list)
+    allow_negative_kpi: bool = False
 
 
 @dataclass(frozen=True)
