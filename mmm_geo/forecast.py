@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from mmm_geo import dims
-from mmm_geo.analysis.accuracy import train_mask
+from mmm_geo.analysis.accuracy import fit_window
 from mmm_geo.analysis.draws import SAMPLE, map_draws, thin
 from mmm_geo.config import OptimizeConfig
 from mmm_geo.data.scaling import ModelData, kpi_units
@@ -256,7 +256,7 @@ def scenarios(run, cfg: ForecastConfig) -> List[Scenario]:
             problem = build_problem(run.ds, run.scaling, model, base, planned=pl)
             out.append(Scenario(name, problem, problem.reference, pl.controls, False))
         return out
-    n_fit, times = int(train_mask(run.idata).sum()), run.ds.coords[dims.TIME].values
+    n_fit, times = fit_window(run.idata), run.ds.coords[dims.TIME].values
     spec = {k: getattr(cfg, k) for k in ("start", "weeks", "period", "dates")}
     if not hz.given(cfg) and n_fit < len(times) and cfg.weeks is None:
         spec["dates"] = [str(pd.Timestamp(t).date()) for t in times[n_fit:]]
@@ -294,7 +294,7 @@ def forecast(run, cfg: ForecastConfig) -> tuple:
     posterior = thin(run.idata.posterior, cfg.draws)
     first = plans[0].problem
     n_pre, n_time = first.pre.shape[1], run.ds.sizes[dims.TIME]
-    n_fit = int(train_mask(run.idata).sum())
+    n_fit = fit_window(run.idata)
     idx = np.arange(first.offset - n_pre, first.offset + len(first.weeks))
     z = posterior["trend_coef"].values if "trend_coef" in posterior else np.zeros(
         (posterior.sizes[dims.CHAIN], posterior.sizes[dims.DRAW], 0))

@@ -20,22 +20,26 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from mmm_geo import dims
+from mmm_geo import dims, faults
 from mmm_geo.analysis.accuracy import fit_metrics
 from mmm_geo.analysis.lift import lift_agreement
+from mmm_geo.analysis.mediation import LABELS as MEDIATION_LABELS
 from mmm_geo.analysis.checks import true_metric
 from mmm_geo.analysis.time_varying import multiplier_table
+from mmm_geo.analysis.treatments import print_treatments, treatment_draws, treatment_table
 from mmm_geo.analysis.roi import ORGANIC_SUMMARY, SUMMARY, channel_metrics, interval_table, period_roi
 from omegaconf import OmegaConf
 
 from mmm_geo.config import FitConfig, config_hash, to_config
 from mmm_geo.data.lift import with_lift_tests
 from mmm_geo.data.load import add_lift_tests, load_dataset, to_dataset
-from mmm_geo.data.scaling import ModelData, Scaling, fit_scaling, model_data
+from mmm_geo.data.checks import check_negative_allowed, check_test_windows
+from mmm_geo.data.scaling import ModelData, Scaling, excluded, fit_scaling, model_data
 from mmm_geo.data.simulate import data_config, lift_table, simulate
+from mmm_geo.data.treatments import kinds as treatment_kinds
 from mmm_geo.data.validate import check_spend, check_window
 from mmm_geo.errors import RunError
-from mmm_geo.experiments import tracking
+from mmm_geo.experiments import store, tracking
 from mmm_geo.inference import diagnostics
 from mmm_geo.inference.mcmc import run_nuts
 from mmm_geo.inference.trace import atomic_write, build_trace, load_trace, save_trace
@@ -62,7 +66,9 @@ def load_data(cfg: FitConfig) -> Tuple[xr.Dataset, Optional[dict]]:
     if cfg.data.path is not None:
         return add_lift_tests(load_dataset(cfg.data), cfg.data), None
     frame, truth = simulate(cfg.simulation)
-    ds = to_dataset(frame, data_config(cfg.simulation), "embedded default dataset")
+    columns = replace(data_config(cfg.simulation), exclude=cfg.data.exclude,
+                      allow_negative_kpi=cfg.data.allow_negative_kpi)
+    ds = to_dataset(frame, columns, "embedded default dataset")
     if cfg.simulation.lift_tests and not cfg.data.lift_tests:
         return with_lift_tests(ds, lift_table(truth), "embedded lift tests"), truth
     return add_lift_tests(ds, cfg.data), truth
@@ -89,10 +95,12 @@ class Setup(NamedTuple):
 def setup(cfg: FitConfig) -> Setup:
     """Check the config against the data, load the data and split it into training windows."""
     check_config(cfg.model)
+    check_negative_allowed(cfg.data.allow_negative_kpi, cfg.model.likelihood)
     ds, truth = load_data(cfg)
     cfg = with_channels(cfg, ds)
     lengths = train_lengths(ds.sizes[dims.TIME], cfg.validation, 2 * cfg.model.adstock.max_lag)
     check_trend_knots(cfg.model.trend_knots, lengths[0])
+    check_test_windows(excluded(ds), lengths, cfg.validation.holdout)
     return Setup(cfg, ds, truth, lengths)
 
 
@@ -118,6 +126,7 @@ def fit_window(cfg: FitConfig, ds: xr.Dataset, n_train: int, key: jax.Array, att
     """Fit on the first ``n_train`` periods of ``ds``; the trace covers (forecasts) all of them."""
     scaling, data = window_data(cfg, ds, n_train)
     key_fit, key_ppc = jax.random.split(key)
+    faults.pause("sample")
     result = run_nuts(data, cfg.model, cfg.inference, key_fit)
     idata = build_trace(result, ds, scaling, data, cfg.model, key_ppc, cfg.inference.ppc_batch, attrs)
     return Fitted(idata, scaling, result.sample_s, result.chain_method)
@@ -165,32 +174,40 @@ def fit(cfg: FitConfig, out_dir: Path, resolved_config: Optional[str] = None) ->
     if truth:
         summary = add_truth(summary, truth)
     lift = lift_agreement(idata.posterior, ds, scaling, cfg.model, idata.constant_data["train"].values)
+    treated = (treatment_table(treatment_draws(idata.posterior, ds, scaling, cfg.model,
+                                               idata.constant_data["train"].values,
+                                               cfg.inference.ppc_batch), cfg.model, truth=truth)
+               if cfg.model.treatment_kinds else None)
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / COMPLETE).unlink(missing_ok=True)
     idata.posterior = xr.merge([idata.posterior, metrics_ds])
-    save_trace(idata, out_dir / "trace.nc")
     text = resolved_config or json.dumps(asdict(cfg), indent=2, default=str)
-    atomic_write(out_dir / "config.yaml", lambda p: p.write_text(text))
-    atomic_write(out_dir / "scaling.json", scaling.to_json)
-    atomic_write(out_dir / "diagnostics.csv", table.to_csv)
-    atomic_write(out_dir / "summary.csv", lambda p: summary.to_csv(p, index=False))
+    files = {"config.yaml": lambda p: p.write_text(text), "scaling.json": scaling.to_json,
+             "diagnostics.csv": table.to_csv, "summary.csv": lambda p: summary.to_csv(p, index=False)}
     if cfg.model.time_varying.channels:
-        table = multiplier_table(idata.posterior, cfg.model.time_varying.channels, truth=truth)
-        atomic_write(out_dir / "time_varying.csv", lambda p: table.to_csv(p, index=False))
+        tv_table = multiplier_table(idata.posterior, cfg.model.time_varying.channels, truth=truth)
+        files["time_varying.csv"] = lambda p: tv_table.to_csv(p, index=False)
         by_year = period_roi(idata.posterior, ds, scaling, cfg.model, "Y", batch=cfg.inference.ppc_batch)
-        atomic_write(out_dir / "roi_by_year.csv", lambda p: by_year.to_csv(p, index=False))
+        files["roi_by_year.csv"] = lambda p: by_year.to_csv(p, index=False)
     if truth:
-        atomic_write(out_dir / "truth.json", lambda p: p.write_text(json.dumps(truth, indent=1)))
+        files["truth.json"] = lambda p: p.write_text(json.dumps(truth, indent=1))
     if lift is not None:
-        atomic_write(out_dir / "lift_tests.csv", lambda p: lift.to_csv(p, index=False))
+        files["lift_tests.csv"] = lambda p: lift.to_csv(p, index=False)
+    if treated is not None:
+        files["treatments.csv"] = lambda p: treated.to_csv(p, index=False)
+    store.remove_temp(out_dir)  # left by a killed fit into this folder
+    save_trace(idata, out_dir / "trace.nc")
+    for name, write in files.items():
+        atomic_write(out_dir / name, write)
     metrics = {
         "complete": True,
         "config_hash": attrs["config_hash"],
         "convergence": conv,
         "converged": not issues,
         "problems": issues,
+        "data_warnings": list(ds.attrs.get("data_warnings", [])),
         **fit_metrics(idata, cfg.model.period),
         "time": {"sample_s": fitted.sample_s, "total_s": time.perf_counter() - start,
                  "chain_method": fitted.chain_method, "device": str(jax.devices()[0].platform)},
@@ -205,9 +222,12 @@ def fit(cfg: FitConfig, out_dir: Path, resolved_config: Optional[str] = None) ->
                          **{f"mean_{m}": float(np.mean([f[m] for f in folds]))
                             for m in ("mape", "nrmse", "naive_mape", "naive_nrmse")}}
     metrics["objective"] = objective(metrics, cfg.validation.metric)
+    metrics[store.SHA256] = store.checksums(out_dir, ["trace.nc", *files])
     atomic_write(out_dir / COMPLETE, lambda p: p.write_text(json.dumps(metrics, indent=2)))
     diagnostics.report(table, conv, issues)
     print_summary(summary, metrics, lift)
+    if treated is not None:
+        print_treatments(treated)
     tracking.log_fit(where, out_dir)
     return metrics
 
@@ -218,7 +238,8 @@ def with_channels(cfg: FitConfig, ds: xr.Dataset) -> FitConfig:
     names = [str(c) for c in ds.coords[dims.CHANNEL].values]
     spent = ds["spend"].sum((dims.GEO, dims.TIME)).values > 0
     model = replace(cfg.model, channel_names=names,
-                    organic_channels=[n for n, s in zip(names, spent) if not s])
+                    organic_channels=[n for n, s in zip(names, spent) if not s],
+                    treatment_kinds=treatment_kinds(ds))
     check_config(model)
     check_count_kpi(model, ds)
     return replace(cfg, model=model)
@@ -237,7 +258,8 @@ def print_summary(summary: pd.DataFrame, metrics: dict, lift: Optional[pd.DataFr
     fmt = {"roi": "ROI", "mroi": "marginal ROI", "contribution": "contribution",
            "roi_own": "ROI of the channel's own response (without its synergy)",
            "synergy_contribution": "synergy contribution (per pair)",
-           "contribution_per_1000": "contribution per 1,000 exposures"}
+           "contribution_per_1000": "contribution per 1,000 exposures",
+           **{k: f"{v} (mediation, per upstream channel)" for k, v in MEDIATION_LABELS.items()}}
     print("\nPer channel, posterior median and 90% interval:")
     for metric, block in summary.groupby("metric", sort=False):
         print(f"\n{fmt.get(metric, metric)}")
@@ -266,17 +288,19 @@ def print_summary(summary: pd.DataFrame, metrics: dict, lift: Optional[pd.DataFr
 
 
 def load_run(path: Path) -> Run:
-    """Load a finished run folder without refitting; RunError if it is incomplete or corrupt."""
+    """Load a finished run folder without refitting; RunError if it is incomplete or any of its
+    files differs from the checksum ``metrics.json`` keeps (checked before anything is read)."""
     path = Path(path)
-    if not (path / COMPLETE).is_file():
-        raise RunError(f"{path}: not a complete run (no {COMPLETE}; it was killed or is still "
-                       "running)\n  fix: re-run the fit into this folder or pick another run")
+    metrics = store.read_metrics(path)
+    if metrics is None:
+        raise RunError(f"{path}: not a complete run (no readable {COMPLETE}; it was killed or is "
+                       "still running)\n  fix: re-run the fit into this folder or pick another run")
+    store.check_files(path, metrics)
     idata = load_trace(path / "trace.nc")
     cd = idata.constant_data
     ds = xr.Dataset({name: cd[name] for name in cd.data_vars if name != "train"})
     ds["kpi"] = idata.observed_data["kpi"]
     ds.attrs["source"] = idata.posterior.attrs.get("source", str(path))
     ds.attrs["kpi_is_revenue"] = int(idata.posterior.attrs.get("kpi_is_revenue", "1"))
-    metrics = json.loads((path / COMPLETE).read_text())
     cfg = with_channels(to_config(OmegaConf.load(path / "config.yaml")), ds)
     return Run(path, idata, ds, Scaling.from_json(path / "scaling.json"), cfg, metrics)

@@ -20,6 +20,7 @@ import arviz as az
 import numpy as np
 
 from mmm_geo import dims
+from mmm_geo.data.scaling import excluded, window_end
 
 
 def accuracy(obs: np.ndarray, pred: np.ndarray) -> Dict[str, float]:
@@ -58,20 +59,30 @@ def train_mask(idata: az.InferenceData) -> np.ndarray:
     return cd["train"].values.astype(bool) if "train" in cd else np.ones(n_time, bool)
 
 
+def holdout_mask(idata: az.InferenceData) -> np.ndarray:
+    """Bool (time,): the held-out periods, after the training window and not excluded."""
+    return ~train_mask(idata) & ~excluded(idata.constant_data)
+
+
+def fit_window(idata: az.InferenceData) -> int:
+    """The length of the fit's training window (its excluded periods included)."""
+    return window_end(train_mask(idata), excluded(idata.constant_data))
+
+
 def fit_metrics(idata: az.InferenceData, period: float = 52.0) -> Dict[str, Dict[str, float]]:
     """``{"fit": in-sample metrics}``, plus ``{"holdout": ...}`` when periods were held out.
 
     The holdout entry has the model's R^2, MAPE and NRMSE on the held-out periods, the same for
-    the seasonal-naive forecast (``naive_*``) and the number of ``periods``.
+    the seasonal-naive forecast (``naive_*``) and the number of ``periods``. Excluded periods
+    (``data.exclude``) enter neither.
     """
     obs = idata.observed_data["kpi"].transpose(dims.GEO, dims.TIME).values
     pred = prediction(idata)
-    train = train_mask(idata)
+    train, hold = train_mask(idata), holdout_mask(idata)
     out = {"fit": accuracy(obs[:, train], pred[:, train])}
-    n_train = int(train.sum())
-    if n_train < train.size:
-        naive = seasonal_naive(obs, n_train, int(round(period)))
-        hold = accuracy(obs[:, n_train:], pred[:, n_train:])
-        out["holdout"] = {"periods": int(train.size - n_train), **hold,
-                          **{f"naive_{k}": v for k, v in accuracy(obs[:, n_train:], naive).items()}}
+    if hold.any():
+        n_fit = fit_window(idata)
+        naive = seasonal_naive(obs, n_fit, int(round(period)))[:, hold[n_fit:]]
+        out["holdout"] = {"periods": int(hold.sum()), **accuracy(obs[:, hold], pred[:, hold]),
+                          **{f"naive_{k}": v for k, v in accuracy(obs[:, hold], naive).items()}}
     return out

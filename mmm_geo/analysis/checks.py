@@ -19,8 +19,9 @@ import pandas as pd
 import xarray as xr
 
 from mmm_geo import dims
-from mmm_geo.analysis.accuracy import train_mask
+from mmm_geo.analysis.accuracy import holdout_mask, train_mask
 from mmm_geo.analysis.draws import SAMPLE, bounds, summarize
+from mmm_geo.analysis import mediation
 
 STATS = ("prior_mean", "prior_sd", "post_mean", "post_sd", "shrinkage", "shift")
 
@@ -29,7 +30,8 @@ def predictive_bands(idata: az.InferenceData, prob: float = 0.9) -> xr.Dataset:
     """Observed KPI and the posterior predictive mean, median and ``prob`` interval.
 
     Returns:
-        Dataset (geo, time) with ``observed``, ``mean``, ``median``, ``lo``, ``hi`` and ``train``;
+        Dataset (geo, time) with ``observed``, ``mean``, ``median``, ``lo``, ``hi``, ``train`` and
+        ``holdout`` (``mmm_geo.analysis.accuracy``);
         the same summed over geos (per draw first, so the national interval is correct) as
         ``national_*`` (time).
     """
@@ -39,6 +41,7 @@ def predictive_bands(idata: az.InferenceData, prob: float = 0.9) -> xr.Dataset:
     obs = idata.observed_data["kpi"]
     out = xr.merge([local, nat, obs.rename("observed"), obs.sum(dims.GEO).rename("national_observed")])
     out["train"] = ((dims.TIME,), train_mask(idata))
+    out["holdout"] = ((dims.TIME,), holdout_mask(idata))
     out.attrs["prob"] = prob
     return out
 
@@ -49,8 +52,9 @@ def coverage(bands: xr.Dataset) -> dict:
     train = bands["train"].values
     out = {"prob": float(bands.attrs["prob"]),
            "in_sample": float(inside.isel({dims.TIME: train}).mean())}
-    if (~train).any():
-        out["holdout"] = float(inside.isel({dims.TIME: ~train}).mean())
+    hold = bands["holdout"].values
+    if hold.any():
+        out["holdout"] = float(inside.isel({dims.TIME: hold}).mean())
     return out
 
 
@@ -98,6 +102,8 @@ def true_metric(truth: dict, metric: str, name: str) -> float:
     model's metric of that name defines it: the model's counterfactual ``roi``, ``mroi`` and
     ``contribution`` are the truth's ``*_total`` where the panel has synergy (else its own), the
     model's ``roi_own`` the truth's own ``roi``."""
+    if metric in mediation.METRICS:
+        return mediation.true_value(truth, metric, name)
     if metric == "synergy_contribution":
         return float(truth["synergy"][name]["contribution"])
     nat = truth["national"][name]

@@ -1,5 +1,5 @@
-"""Contribution decomposition over time: baseline, trend, seasonality, each control, each channel
-and each synergy pair (``model.synergy``).
+"""Contribution decomposition over time: baseline, trend, seasonality, each control, each channel,
+each synergy pair (``model.synergy``) and each non-media treatment (``data.treatments``).
 
 The parts come from :func:`mmm_geo.model.hierarchical.components` (the one definition of the model
 mean), evaluated per posterior draw and converted to the user's KPI units. They are additive: per
@@ -20,11 +20,12 @@ import xarray as xr
 from mmm_geo import dims
 from mmm_geo.analysis.draws import SAMPLE, map_draws, sites  # noqa: F401 (sites: re-exported)
 from mmm_geo.config import ModelConfig
-from mmm_geo.data.scaling import ModelData, Scaling, model_data
+from mmm_geo.data.scaling import ModelData, Scaling, excluded, model_data, window_end
 from mmm_geo.model.hierarchical import components, time_bases
 
 PARTS = ("baseline", "trend", "seasonality")
-GROUPED = {"controls": dims.CONTROL, "media": dims.CHANNEL, "synergy": dims.PAIR}   # part: its dim
+GROUPED = {"controls": dims.CONTROL, "media": dims.CHANNEL, "synergy": dims.PAIR,   # part: its dim
+           "treatments": dims.TREATMENT}
 SYNERGY = "synergy "      # label prefix of a synergy pair's component (by_component)
 
 
@@ -33,7 +34,7 @@ def inputs(ds: xr.Dataset, scaling: Scaling, cfg: ModelConfig,
     """The model's arrays for the whole window; the trend is fitted on the ``train`` periods
     (bool (time,), default all) and held flat after them, as in the fit."""
     n_time = ds.sizes[dims.TIME]
-    n_train = n_time if train is None else int(np.asarray(train).sum())
+    n_train = n_time if train is None else window_end(train, excluded(ds))
     return model_data(ds, scaling, np.float32, time_bases(n_time, cfg, n_train), n_train)
 
 
@@ -55,7 +56,8 @@ def decomposition(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg: 
 
     def per_draw(p):
         out = components(p, arrays, cfg)
-        return {k: out[k] * (unit[..., None] if k in GROUPED else unit) for k in (*PARTS, *GROUPED)}
+        return {k: out[k] * (unit[..., None] if k in GROUPED else unit) for k in (*PARTS, *GROUPED)
+                if k in out}
 
     full = map_draws(per_draw, posterior, cfg, batch)
     gt = (*SAMPLE, dims.GEO, dims.TIME)
@@ -63,6 +65,8 @@ def decomposition(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg: 
               **{d: posterior.coords[d].values for d in SAMPLE}}
     if dims.PAIR in posterior.coords:
         coords[dims.PAIR] = posterior.coords[dims.PAIR].values
+    if dims.TREATMENT in ds.coords:
+        coords[dims.TREATMENT] = ds.coords[dims.TREATMENT].values
     out = xr.Dataset({**{k: (gt, full[k]) for k in PARTS},
                       **{k: ((*gt, d), full[k]) for k, d in GROUPED.items() if d in coords}},
                      coords=coords)

@@ -8,7 +8,12 @@ The Dataset has dims ``geo, time, channel, control`` and variables:
   a channel with exposure and no spend column (``spend: null``: organic or impressions-only
   media) has zero spend everywhere;
 - ``controls`` (geo, time, control);
-- ``population`` (geo): 1 where none is given.
+- ``population`` (geo): 1 where none is given;
+- ``treatments`` (geo, time, treatment) and ``treatment_kind`` (treatment), only with
+  ``data.treatments`` (``mmm_geo.data.treatments``);
+- ``excluded`` (time): True for the periods of ``data.exclude`` (only when there are any).
+
+``attrs["data_warnings"]`` lists the warnings of :mod:`mmm_geo.data.checks` (shown on stderr).
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ import xarray as xr
 
 from mmm_geo import dims
 from mmm_geo.config import DataConfig
-from mmm_geo.data import validate as v
+from mmm_geo.data import checks, validate as v
+from mmm_geo.data import treatments as tr
 from mmm_geo.data.lift import with_lift_tests
 from mmm_geo.errors import DataError
 
@@ -68,7 +74,7 @@ def _required(cfg: DataConfig) -> list[tuple[str, str]]:
             req.append((f"data.channels.{name}.spend", ch.spend))
         if ch.exposure:
             req.append((f"data.channels.{name}.exposure", ch.exposure))
-    req += [("data.controls", c) for c in cfg.controls]
+    req += [("data.controls", c) for c in cfg.controls] + tr.required(cfg.treatments)
     for key, col in [("data.revenue_per_kpi", cfg.revenue_per_kpi), ("data.population", cfg.population)]:
         if col:
             req.append((key, col))
@@ -89,6 +95,7 @@ def to_dataset(df: pd.DataFrame, cfg: DataConfig, source: str = "<table>") -> xr
     extra = [c for c in (cfg.revenue_per_kpi, cfg.population) if c]
     df = v.check_numeric(df, list(dict.fromkeys([cfg.kpi, *spend_cols, *exp_cols, *cfg.controls, *extra])),
                          source)
+    df = tr.check(df, cfg.treatments, source)
     v.check_nonnegative(df, spend_cols, source, "spend")
     v.check_nonnegative(df, exp_cols, source, "exposure")
     if cfg.population:
@@ -115,6 +122,8 @@ def to_dataset(df: pd.DataFrame, cfg: DataConfig, source: str = "<table>") -> xr
     controls = (np.stack([grid(c) for c in cfg.controls], axis=-1) if cfg.controls
                 else np.zeros(shape + (0,)))
     kpi = grid(cfg.kpi)
+    excluded = checks.excluded_periods(cfg.exclude, periods, source)
+    checks.check_kpi_sign(kpi, rows, excluded, cfg.kpi, source, cfg.allow_negative_kpi)
     v.check_kpi_varies(kpi, geos, cfg.kpi, source, rows)
     paid = [c for c, ch in enumerate(cfg.channels.values()) if ch.spend]
     v.check_spend(spend[..., paid], [channels[c] for c in paid], spend_cols, source)
@@ -128,8 +137,11 @@ def to_dataset(df: pd.DataFrame, cfg: DataConfig, source: str = "<table>") -> xr
     else:
         population = np.ones(len(geos))
     rpk = grid(cfg.revenue_per_kpi) if cfg.revenue_per_kpi else np.ones(shape)
+    warnings = (checks.outlier_weeks(kpi, geos, periods, excluded, cfg.kpi, source)
+                + checks.collinear_channels(exposure, channels, excluded, source))
+    checks.show(warnings)
     gt, gtc, gtk = (dims.GEO, dims.TIME), (dims.GEO, dims.TIME, dims.CHANNEL), (dims.GEO, dims.TIME, dims.CONTROL)
-    return xr.Dataset(
+    ds = xr.Dataset(
         {
             "kpi": (gt, kpi),
             "revenue_per_kpi": (gt, rpk),
@@ -137,8 +149,12 @@ def to_dataset(df: pd.DataFrame, cfg: DataConfig, source: str = "<table>") -> xr
             "exposure": (gtc, exposure),
             "controls": (gtk, controls),
             "population": ((dims.GEO,), population),
+            **tr.variables(grid, cfg.treatments, source),
         },
         coords={dims.GEO: geos, dims.TIME: periods, dims.CHANNEL: channels,
-                dims.CONTROL: list(cfg.controls)},
-        attrs={"source": source, "kpi_is_revenue": int(cfg.revenue_per_kpi is None)},
+                dims.CONTROL: list(cfg.controls), **({dims.TREATMENT: list(cfg.treatments)}
+                                                     if cfg.treatments else {})},
+        attrs={"source": source, "kpi_is_revenue": int(cfg.revenue_per_kpi is None),
+               "data_warnings": warnings},
     )
+    return ds.assign(excluded=((dims.TIME,), excluded)) if excluded.any() else ds

@@ -18,6 +18,8 @@ from typing import NamedTuple, Optional, Tuple
 import numpy as np
 import xarray as xr
 
+from mmm_geo import dims
+from mmm_geo.data import treatments as tr
 from mmm_geo.data.lift import LiftData, lift_data
 
 
@@ -30,12 +32,15 @@ class ModelData(NamedTuple):
         controls: standardised controls, (geo, time, control).
         trend: trend basis, (time, knot); see ``mmm_geo.model.hierarchical.trend_basis``.
         season: Fourier basis, (time, 2 * order).
-        train: True for the periods the likelihood sees, (time,); the rest are held out.
+        train: True for the periods the likelihood sees, (time,): the training window less the
+            excluded periods (``data.exclude``); the periods after the window are held out.
         revenue_weight: revenue per unit of scaled KPI in each training cell over the training
             window's total revenue, (geo, time); 0 in held-out periods (``mmm_geo.model.media``).
         spend_share: each channel's training-window spend over that total revenue, (channel,).
         kpi_unit: KPI units per unit of scaled KPI in each geo, (geo,) (count likelihoods).
         lift: lift tests measured in the training periods (``mmm_geo.data.lift``), or None.
+        treatments: non-media treatment inputs (``mmm_geo.data.treatments``), (geo, time,
+            treatment); None: none.
     """
 
     y: np.ndarray
@@ -48,6 +53,7 @@ class ModelData(NamedTuple):
     spend_share: np.ndarray
     kpi_unit: np.ndarray
     lift: Optional[LiftData] = None
+    treatments: Optional[np.ndarray] = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,7 @@ class Scaling:
     media_scale: Tuple[float, ...]
     control_mean: Tuple[float, ...]
     control_std: Tuple[float, ...]
+    treatment_ref: Tuple[Tuple[float, ...], ...] = ()   # (geo, treatment): mean training price
 
     def to_json(self, path: Path) -> None:
         """Write as JSON (callers write atomically)."""
@@ -70,8 +77,24 @@ class Scaling:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
 
 
+def excluded(ds: xr.Dataset) -> np.ndarray:
+    """Bool (time,): the periods excluded from the fit (``data.exclude``) of a Dataset (or a
+    trace's ``constant_data``); none when it has no ``excluded`` variable."""
+    return (ds["excluded"].values.astype(bool) if "excluded" in ds
+            else np.zeros(ds.sizes[dims.TIME], bool))
+
+
+def window_end(train: np.ndarray, excluded_periods: np.ndarray) -> int:
+    """The length of the training window of a ``train`` mask: the first held-out period (neither
+    trained on nor excluded), or all periods when none is held out."""
+    held_out = np.flatnonzero(~np.asarray(train, bool) & ~np.asarray(excluded_periods, bool))
+    return int(held_out[0]) if held_out.size else len(train)
+
+
 def fit_scaling(ds: xr.Dataset) -> Scaling:
-    """Compute the scale factors of a Dataset (see module docstring)."""
+    """Compute the scale factors of a Dataset (see module docstring) over its periods that are
+    not excluded."""
+    ds = ds.isel({dims.TIME: np.flatnonzero(~excluded(ds))})
     pop = ds["population"]
     kpi_pc = ds["kpi"] / pop
     expo_pc = (ds["exposure"] / pop).transpose(..., "channel").values.reshape(-1, ds.sizes["channel"])
@@ -82,6 +105,7 @@ def fit_scaling(ds: xr.Dataset) -> Scaling:
         media_scale=tuple(media_scale),
         control_mean=tuple(float(x) for x in ctrl.mean(axis=0)),
         control_std=tuple(float(x) for x in ctrl.std(axis=0)),
+        treatment_ref=tr.reference(ds),
     )
 
 
@@ -90,8 +114,9 @@ def model_data(ds: xr.Dataset, s: Scaling, dtype=np.float32, bases: Tuple[np.nda
     """Scale a Dataset into :class:`ModelData`.
 
     ``bases`` is (trend, season) from ``mmm_geo.model.hierarchical.time_bases`` (empty: no trend or
-    seasonality terms, enough for media-only analysis); ``n_train`` the periods the likelihood
-    sees (None: all); lift tests measured in later periods are left out.
+    seasonality terms, enough for media-only analysis); ``n_train`` the length of the training
+    window (None: all); the likelihood sees its periods that are not excluded, and lift tests
+    measured in any other period are left out.
     """
     pop = ds["population"].values[:, None]
     n_time = ds.sizes["time"]
@@ -100,15 +125,16 @@ def model_data(ds: xr.Dataset, s: Scaling, dtype=np.float32, bases: Tuple[np.nda
     controls = (ds["controls"].values - np.asarray(s.control_mean)) / np.asarray(s.control_std)
     trend, season = bases or (np.zeros((n_time, 0)), np.zeros((n_time, 0)))
     n_train = n_time if n_train is None else n_train
-    train = np.arange(n_time) < n_train
-    lift = lift_data(ds, lambda spend: exposure_scaled(spend, ds, s), s.kpi_scale, n_train, dtype)
+    train = (np.arange(n_time) < n_train) & ~excluded(ds)
+    lift = lift_data(ds, lambda spend: exposure_scaled(spend, ds, s), s.kpi_scale, train, dtype)
     kpi_unit = s.kpi_scale * ds["population"].values
     revenue = kpi_unit[:, None] * ds["revenue_per_kpi"].values * train[None, :]
     total_revenue = float((revenue * y).sum())
-    spend_share = ds["spend"].values[:, :n_train].sum(axis=(0, 1)) / total_revenue
+    spend_share = ds["spend"].values[:, train].sum(axis=(0, 1)) / total_revenue
     arrays = (y, media, controls, trend, season)
     return ModelData(*(a.astype(dtype) for a in arrays), train, (revenue / total_revenue).astype(dtype),
-                     spend_share.astype(dtype), kpi_unit.astype(dtype), lift)
+                     spend_share.astype(dtype), kpi_unit.astype(dtype), lift,
+                     tr.model_inputs(ds, s.treatment_ref).astype(dtype))
 
 
 def kpi_units(scaled: np.ndarray, ds: xr.Dataset, s: Scaling) -> np.ndarray:

@@ -11,6 +11,7 @@ from mmm_geo.analysis.accuracy import seasonal_naive
 from mmm_geo.analysis.checks import prior_posterior_table
 from mmm_geo.inference.diagnostics import rhat_text
 from mmm_geo.analysis.performance import NO_SPEND
+from mmm_geo.optimize.horizon import calendar, date_at
 from mmm_geo.report import html as H
 from mmm_geo.report import plots, tables
 from mmm_geo.report.analyse import Analysis
@@ -84,30 +85,34 @@ def performance(a: Analysis, prob: float) -> tuple[str, str]:
     return good_html, H.items(lines)
 
 
-def horizon_text(summary: dict) -> str:
-    """The optimizer's horizon in words: '13 weeks (2025-01-06 to 2025-03-31)'."""
+def horizon_text(summary: dict, next_week=None) -> str:
+    """The optimizer's horizon in words: '13 weeks (2025-01-06 to 2025-03-31)', or 'the next 13
+    weeks (...)' when it starts on ``next_week``, the period right after the data."""
     weeks = [str(w) for w in summary["horizon_weeks"]]
     dates = f" ({weeks[0]} to {weeks[-1]})" if len(weeks) > 1 else f" ({weeks[0]})"
     plan = f", flighting from {summary['plan']}" if summary.get("plan") else ""
-    return f"{len(weeks)} week{'s' if len(weeks) > 1 else ''}{dates}{plan}"
+    after = next_week is not None and weeks[0] == str(next_week)[:10]
+    count = ("the next " if after else "") + f"{len(weeks)} week{'s' if len(weeks) > 1 else ''}"
+    return f"{count}{dates}{plan}"
 
 
-def budget_lines(a: Analysis, prob: float, run_path: str) -> str:
-    """The recommended budget split, or how to get one."""
+def budget_lines(a: Analysis, prob: float, run_path: str, currency: str = "",
+                 next_week=None) -> str:
+    """The recommended budget split, or how to get one; amounts with ``currency`` in front."""
     if a.optimizer is None:
         return ("<p class='note'>The budget optimizer has not been run for this fit. Run "
                 f"<code>mmm-geo optimize run={H.esc(run_path)} budget=&lt;total&gt; "
                 "horizon_weeks=13</code> and re-run the report.</p>")
     s, alloc = a.optimizer["summary"], a.optimizer["allocation"]
     g = tables.gain(a, prob)
-    split = ", ".join(f"{H.esc(r['channel'])} {H.fmt(r['recommended'], 'money')} "
+    split = ", ".join(f"{H.esc(r['channel'])} {H.money(r['recommended'], currency)} "
                       f"({'+' if r['change'] >= 0 else ''}{H.fmt(r['change_pct'] / 100, 'pct')})"
                       for _, r in alloc.iterrows())
     return H.items([
-        f"Budget {H.fmt(s['budget'], 'money')} over {H.esc(horizon_text(s))}: {split}.",
-        f"Expected gain over the current mix: <b>{H.fmt(g['mean'], 'money')}</b> "
-        f"({H.fmt(g['relative'], 'pct')}; {prob:.0%} interval {H.fmt(g['lo'], 'money')} to "
-        f"{H.fmt(g['hi'], 'money')}); it beats the current mix in "
+        f"Budget {H.money(s['budget'], currency)} over {H.esc(horizon_text(s, next_week))}: {split}.",
+        f"Expected gain over the current mix: <b>{H.money(g['mean'], currency)}</b> "
+        f"({H.fmt(g['relative'], 'pct')}; {prob:.0%} interval {H.money(g['lo'], currency)} to "
+        f"{H.money(g['hi'], currency)}); it beats the current mix in "
         f"{H.fmt(g['p_positive'], 'prob')} of posterior draws.",
         f"Solver: {H.esc(s['solver'].get('status', '?'))}; objective "
         f"{H.esc(s['config']['optimizer']['objective'])}."], "summary")
@@ -187,7 +192,7 @@ def trust_section(a: Analysis, run, figs: Dict[str, bytes], diag) -> str:
                 "</p>")
     hold = a.accuracy.get("holdout")
     if hold:
-        b, n_train = a.holdout_bands, int(a.holdout_bands["train"].values.sum())
+        b, n_train = a.holdout_bands, int(np.argmax(a.holdout_bands["holdout"].values))
         obs = b["observed"].transpose(dims.GEO, dims.TIME).values
         naive = seasonal_naive(obs, n_train, int(round(run.config.model.period))).sum(0)
         acc += add(figs, "holdout", plots.holdout(
@@ -232,15 +237,18 @@ def trust_section(a: Analysis, run, figs: Dict[str, bytes], diag) -> str:
     return "".join(parts)
 
 
-def executive(a: Analysis, run, prob: float, figs: Dict[str, bytes]) -> str:
-    """The executive summary: what works, what does not, what to do, why to believe it."""
+def executive(a: Analysis, run, prob: float, figs: Dict[str, bytes], currency: str = "") -> str:
+    """The executive summary: what works, what does not, what to do, why to believe it; amounts
+    with ``currency`` in front."""
     ds = run.ds
     times = ds[dims.TIME].values
     m = a.media_share
-    intro = (f"<p>{ds.sizes[dims.GEO]} geos, {ds.sizes[dims.TIME]} weeks "
+    next_week = date_at(calendar(times), [len(times)])[0].strftime("%Y-%m-%d")
+    where = "National data" if ds.sizes[dims.GEO] == 1 else f"{ds.sizes[dims.GEO]} geos"
+    intro = (f"<p>{where}, {ds.sizes[dims.TIME]} weeks "
              f"({np.datetime_as_string(times[0], 'D')} to {np.datetime_as_string(times[-1], 'D')}), "
              f"{ds.sizes[dims.CHANNEL]} paid channels with a total spend of "
-             f"{H.fmt(float(ds['spend'].sum()), 'money')}. Paid media drove "
+             f"{H.money(float(ds['spend'].sum()), currency)}. Paid media drove "
              f"<b>{H.fmt(float(m['median']), 'pct')}</b> of the KPI ({H.fmt(float(m['lo']), 'pct')} "
              f"to {H.fmt(float(m['hi']), 'pct')}). Intervals are {prob:.0%} credible intervals.</p>")
     good, poor = performance(a, prob)
@@ -252,6 +260,6 @@ def executive(a: Analysis, run, prob: float, figs: Dict[str, bytes]) -> str:
                 "ROI = revenue driven / spend over the window; marginal ROI = return on the next "
                 "1% of spend."),
             H.section("summary-budget", "3. Recommended budget split",
-                      budget_lines(a, prob, str(run.path)), 3),
+                      budget_lines(a, prob, str(run.path), currency, next_week), 3),
             H.section("summary-trust", "4. Why trust the model", trust_lines(a, run.metrics), 3)]
     return "".join(body)
