@@ -1,13 +1,21 @@
-"""``mmm-geo``: thin Hydra entry points. ``mmm-geo <command> [key=value ...]``.
+"""``mmm-geo``: thin Hydra entry points. ``mmm-geo <command> [key=value ...] [--verbose]``.
 
-Commands: ``fit`` (conf/fit.yaml) and ``simulate`` (conf/simulate.yaml). User errors print a
-message naming the problem and the fix, with no traceback, and exit with code 2.
+Commands: fit, simulate, optimize, forecast, report (Hydra apps over conf/<command>.yaml), compare
+and init (plain arguments). Every entry point runs under one guard (:func:`fail`), and exits with
+(``mmm_geo.errors``): 0 done; 2 a user error (bad data, config, run folder, path, full disk, out of
+memory), its message naming what, where and the fix, no traceback; 3 a fit that did not converge
+under ``inference.strict=true``; 70 a bug in mmm_geo: its traceback and a request to report it;
+130 interrupted (Ctrl-C); 141 stdout closed early (``| head``). ``--verbose`` shows the notices of the libraries underneath (ArviZ, JAX),
+hidden by default.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import traceback
+import warnings
 from pathlib import Path
 
 # Several XLA host devices let chains run in parallel on CPU; must be set before JAX is imported.
@@ -17,19 +25,59 @@ import hydra  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 from mmm_geo.config import FitConfig, SimulateConfig, register_configs, to_config  # noqa: E402
-from mmm_geo.errors import ConfigError, MmmGeoError  # noqa: E402
+from mmm_geo.errors import EXIT_BUG, EXIT_PIPE, EXIT_UNCONVERGED, ConfigError, as_user_error  # noqa: E402
 from mmm_geo.report.config import register_report_config  # noqa: E402
 
 CONF_DIR = os.environ.get("MMM_GEO_CONF", str(Path(__file__).resolve().parent.parent / "conf"))
 
 
-def _guard(fn):
-    """Run ``fn``; a user error becomes a message on stderr and exit code 2."""
+VERBOSE_ENV = "MMM_GEO_VERBOSE"  # set by --verbose, so a sweep's fit processes inherit it
+NOISY_LOGGERS = ("arviz", "jax", "absl")  # INFO notices: "arviz_base not installed", TPU backend
+BUG_NOTE = ("mmm-geo: internal error: the traceback above is a bug in mmm_geo, not a problem with "
+            "your input; please report it on the project's issue tracker with the command you ran "
+            f"and the traceback (exit code {EXIT_BUG})")
+
+
+def quiet_libraries(verbose: bool) -> None:
+    """Hide the notices of the libraries underneath unless ``verbose``: ArviZ's FutureWarning
+    about its refactor and the INFO lines of ArviZ and JAX. Progress bars, the summary and
+    mmm_geo's own warnings (printed, not logged) stay."""
+    if verbose:
+        os.environ[VERBOSE_ENV] = "1"
+        return
+    warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing a major refactor",
+                            category=FutureWarning)
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def fail(err: BaseException, command: str = "") -> None:
+    """Exit for ``err``: a user error prints its message and exits with its code (2, 130), a
+    Hydra composition error likewise with code 2; anything else is a bug: its traceback, a request
+    to report it and exit code 70. ``SystemExit`` (``--help``, exit 3) passes through."""
+    from hydra.errors import CompactHydraException
+
+    if isinstance(err, SystemExit):
+        raise err
+    if isinstance(err, BrokenPipeError):  # stdout's reader left (``| head``): nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_PIPE)
+    user = (ConfigError(_hydra_error(err, command)) if isinstance(err, CompactHydraException)
+            else as_user_error(err))  # (Hydra's missing-config error is an OSError)
+    if user is not None:
+        print(f"mmm-geo: {'error: ' if user.exit_code == 2 else ''}{user}", file=sys.stderr)
+        sys.exit(user.exit_code)
+    traceback.print_exception(err)
+    print(BUG_NOTE, file=sys.stderr)
+    sys.exit(EXIT_BUG)
+
+
+def _guard(fn, command: str = ""):
+    """Run ``fn`` under :func:`fail`: a user error becomes a message and exit code 2."""
     try:
         return fn()
-    except MmmGeoError as err:
-        print(f"mmm-geo: error: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
+    except BaseException as err:  # noqa: BLE001  (classified by fail)
+        fail(err, command)
 
 
 def _output_dir(cfg: FitConfig) -> Path:
@@ -64,7 +112,7 @@ def fit_into(cfg: FitConfig, out: Path, resolved_yaml: str) -> dict:
     metrics = fit(cfg, out, resolved_yaml)
     print(f"\nrun saved to {out}")
     if cfg.inference.strict and not metrics["converged"]:
-        sys.exit(3)
+        sys.exit(EXIT_UNCONVERGED)
     return metrics
 
 
@@ -183,42 +231,43 @@ def group_overrides(args: list) -> list:
 
 def main() -> None:
     """Dispatch ``mmm-geo <command>`` to its Hydra app (``compare`` and ``init`` take plain
-    arguments).
+    arguments), under one guard (:func:`fail`).
 
-    A bad override or config choice, or a user error in a sweep job, prints its message with no
-    traceback and exits with code 2 (``HYDRA_FULL_ERROR=1`` shows Hydra's full trace instead).
+    ``--verbose`` anywhere shows the libraries' notices. A bad override or config choice, or a
+    user error in a sweep job, prints its message with no traceback and exits with code 2
+    (``HYDRA_FULL_ERROR=1`` shows Hydra's full trace instead).
     """
+    verbose = "--verbose" in sys.argv[1:]
+    sys.argv = [sys.argv[0]] + [a for a in sys.argv[1:] if a != "--verbose"]
+    quiet_libraries(verbose)
     names = [*COMMANDS, "compare", "init"]
     if len(sys.argv) < 2 or sys.argv[1] not in names:
-        print(f"usage: mmm-geo {{{','.join(names)}}} [key=value ...] [--help]", file=sys.stderr)
+        print(f"usage: mmm-geo {{{','.join(names)}}} [key=value ...] [--verbose] [--help]",
+              file=sys.stderr)
         sys.exit(2)
     name = sys.argv[1]
     if name == "compare":
         from mmm_geo.experiments.compare_report import main as compare_main
 
-        _guard(lambda: compare_main(sys.argv[2:]))
+        _guard(lambda: compare_main(sys.argv[2:]), name)
         return
     if name == "init":
         from mmm_geo.init_config import main as init_main
 
-        _guard(lambda: init_main(sys.argv[2:], Path(CONF_DIR)))
+        _guard(lambda: init_main(sys.argv[2:], Path(CONF_DIR)), name)
         return
     sys.argv = [f"mmm-geo {name}"] + group_overrides(sys.argv[2:])
     register_configs()
     register_report_config()
     app = hydra.main(version_base="1.3", config_path=CONF_DIR, config_name=name)(COMMANDS[name])
-    from hydra.errors import CompactHydraException
-
     user_full_error = "HYDRA_FULL_ERROR" in os.environ
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises, so errors are classified here
     try:
         app()
-    except (CompactHydraException, MmmGeoError) as err:
-        if user_full_error:
+    except BaseException as err:  # noqa: BLE001  (classified by fail)
+        if user_full_error and not isinstance(err, (SystemExit, KeyboardInterrupt)):
             raise
-        msg = str(err) if isinstance(err, MmmGeoError) else _hydra_error(err, name)
-        print(f"mmm-geo: error: {msg}", file=sys.stderr)
-        sys.exit(2)
+        fail(err, name)
     finally:
         if not user_full_error:
             os.environ.pop("HYDRA_FULL_ERROR", None)

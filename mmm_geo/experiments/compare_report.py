@@ -24,6 +24,7 @@ from typing import List, Optional, Sequence
 import pandas as pd
 
 from mmm_geo.experiments import compare, stack, store
+from mmm_geo.files import atomic_write
 
 
 def forest_plot(table: pd.DataFrame, path: Path) -> Path:
@@ -51,7 +52,7 @@ def forest_plot(table: pd.DataFrame, path: Path) -> Path:
         ax.set_yticks(y, labels)
     fig.suptitle("ROI by run: posterior median and 90 % interval (dashed: break-even)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda p: fig.savefig(p, dpi=110, format="png"))
     plt.close(fig)
     return path
 
@@ -103,7 +104,7 @@ ROI: posterior median and 90 % interval.</p>
 {stack_section(stacked)}
 </body></html>
 """
-    path.write_text(page)
+    atomic_write(path, lambda p: p.write_text(page, encoding="utf-8"))
     return path
 
 
@@ -114,7 +115,7 @@ def write_outputs(table: pd.DataFrame, out_dir: Path,
     out_dir.mkdir(parents=True, exist_ok=True)
     extra = stack.write(stacked, out_dir) if stacked is not None else []
     csv = out_dir / "compare.csv"
-    table.to_csv(csv, index=False)
+    atomic_write(csv, lambda p: table.to_csv(p, index=False))
     image = out_dir / "roi_forest.png"
     if compare.channels(table) and (table["status"] == "complete").any():
         forest_plot(table, image)

@@ -132,6 +132,8 @@ def main(argv: List[str]) -> None:
     from mmm_geo import cli  # sets XLA_FLAGS before JAX is imported
     from mmm_geo.config import to_config
 
+    cli.quiet_libraries(os.environ.get(cli.VERBOSE_ENV) == "1")  # as the sweep was started
+
     def go():
         cli.fit_into(to_config(OmegaConf.create(text), FitConfig), run_dir, text)
 

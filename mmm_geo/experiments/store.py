@@ -27,7 +27,6 @@ import json
 import math
 import os
 import socket
-import tempfile
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,8 +34,10 @@ from typing import Any, Dict, Iterator, List, Optional
 
 from mmm_geo.config import FitConfig, config_hash
 from mmm_geo.errors import RunError
+from mmm_geo.files import write_text  # noqa: F401  (re-exported: atomic, honours the umask)
 
 COMPLETE = "metrics.json"  # the same file name as mmm_geo.run.COMPLETE (run.py imports JAX)
+SHA256 = "sha256"  # metrics.json: {file name: SHA-256} of every file the fit wrote before it
 RECORD = "run.json"
 INDEX = "index.csv"
 LOG = "fit.log"
@@ -47,9 +48,6 @@ JAX_CACHE = ".jax_cache"  # JAX's persistent compilation cache, shared by an exp
 VOLATILE = ("output_dir", "force", "name", "inference.progress_bar", "inference.strict",
             "prior_only",  # (a sweep refuses prior_only=true)
             "tracking", "tracking_uri", "tracking_experiment")
-
-UMASK = os.umask(0o022)
-os.umask(UMASK)
 
 INDEX_COLUMNS = ["run_id", "status", "overrides", "objective", "max_rhat", "divergences",
                  "total_s", "started_at", "finished_at", "host", "path"]
@@ -93,17 +91,11 @@ def run_id(cfg: FitConfig, cwd: Path) -> str:
     return config_hash(identity(cfg, cwd))
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write a file atomically (temp file, then rename), so readers never see half of it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~UMASK)  # mkstemp makes 0600; others on a cluster may read runs
-        with os.fdopen(fd, "w", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+def remove_temp(folder: Path, name: str = "*") -> None:
+    """Delete the temp files that killed atomic writes of ``name`` left in ``folder`` (call it
+    only where no other process can be writing ``name`` there)."""
+    for tmp in Path(folder).glob(f".{name}.*.tmp"):
+        tmp.unlink(missing_ok=True)
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -123,6 +115,33 @@ def read_metrics(run_dir: Path) -> Optional[dict]:
     """``metrics.json`` of a run, or None when the run is not complete."""
     metrics = read_json(Path(run_dir) / COMPLETE)
     return metrics if isinstance(metrics, dict) and metrics.get("complete") else None
+
+
+def checksums(run_dir: Path, names: List[str]) -> Dict[str, str]:
+    """The SHA-256 of each named file of a run folder, for ``metrics.json``."""
+    return {name: file_sha256(Path(run_dir) / name) for name in names}
+
+
+def check_files(run_dir: Path, metrics: dict) -> None:
+    """RunError unless every file listed in ``metrics.json`` has the SHA-256 recorded there (a file
+    truncated, overwritten or damaged after the fit finished), so a run is never half-loaded."""
+    run_dir = Path(run_dir)
+    fix = (f"delete {run_dir / COMPLETE} and re-run the sweep (it refits only this run)"
+           if (run_dir / RECORD).exists() else
+           f"re-run the fit into this folder (the same command, output_dir={run_dir})")
+    sums = metrics.get(SHA256)
+    if not isinstance(sums, dict) or not sums:
+        raise RunError(f"{run_dir / COMPLETE}: no checksums of the run's files (written by an older "
+                       f"mmm_geo), so they cannot be checked\n  fix: {fix}")
+    for name, want in sums.items():
+        path = run_dir / name
+        if not path.is_file():
+            raise RunError(f"{path}: missing, but the finished fit wrote it\n  fix: {fix}")
+        got = file_sha256(path)
+        if got != want:
+            raise RunError(f"{path}: corrupt: its SHA-256 is {got[:16]}..., not the {want[:16]}... "
+                           f"recorded in {COMPLETE} when the fit finished (truncated, overwritten "
+                           f"or damaged since)\n  fix: {fix}")
 
 
 def record(run_dir: Path, **fields: Any) -> dict:
@@ -239,6 +258,7 @@ def update_index(exp_dir: Path) -> Path:
     path = exp_dir / INDEX
     with open(exp_dir / ".index.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        remove_temp(exp_dir, INDEX)  # left by a rebuild that was killed; none is running now
         rows = [index_row(p) for p in run_dirs(exp_dir)]
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=INDEX_COLUMNS)
