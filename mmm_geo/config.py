@@ -188,11 +188,15 @@ def config_hash(cfg: Any) -> str:
 
 
 def _thaw(node: Any) -> None:
-    """Clear the read-only flag OmegaConf sets on frozen dataclasses, so YAML can merge in."""
+    """Clear the read-only flag OmegaConf sets on frozen dataclasses, so YAML can merge in; open
+    every map keyed by user names (``Dict[str, ...]``: channels, bounds, priors), so
+    ``'bounds={tv:[0.5,2]}'`` works on the command line. Its values keep their schema."""
     from omegaconf import DictConfig, ListConfig
 
     node._set_flag("readonly", None)
     if isinstance(node, DictConfig):
+        if node._metadata.object_type is dict:
+            node._set_flag("struct", False)
         for key in node.keys():
             child = node._get_node(key)
             if isinstance(child, (DictConfig, ListConfig)):

@@ -6,8 +6,6 @@ memory stays bounded for many geos x weeks x draws.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Dict, Tuple
@@ -23,6 +21,7 @@ from mmm_geo import dims
 from mmm_geo.config import ModelConfig
 from mmm_geo.data.scaling import ModelData, Scaling, kpi_units
 from mmm_geo.errors import RunError
+from mmm_geo.files import atomic_write
 from mmm_geo.inference.mcmc import FitResult
 from mmm_geo.model import media as mm
 from mmm_geo.model.hierarchical import model, to_scaled
@@ -148,19 +147,6 @@ def build_trace(fit: FitResult, ds: xr.Dataset, scaling: Scaling, data: ModelDat
                                    "inference_library_version": numpyro.__version__,
                                    "created_at": stamp, **attrs})
     return idata
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename into place, so a killed run leaves no partial file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def save_trace(idata: az.InferenceData, path: Path) -> None:
