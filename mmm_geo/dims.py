@@ -14,3 +14,5 @@ FOURIER = "fourier_mode"
 KNOT = "trend_knot"
 LIFT_TEST = "lift_test"
 PAIR = "synergy_pair"      # interacting channel pairs (model.synergy), coords "a:b"
+TREATMENT = "treatment"    # non-media treatments (data.treatments): price, promotions, events
+GEO_TREATMENT = "geo_treatment"   # the treatments with per-geo coefficients

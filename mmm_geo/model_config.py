@@ -130,6 +130,20 @@ class TimeVaryingConfig:
     amplitude: Prior = field(default_factory=lambda: Prior("halfnormal", 0.3, 0.0))
 
 
+@dataclass
+class TreatmentModel:
+    """The model of one non-media treatment (``model.treatments.<name>``, the name as in
+    ``data.treatments``), see ``mmm_geo.model.treatments``: ``prior`` of its coefficient (None:
+    its kind's default; price: the elasticity ~ normal(-1, 1); promotion: log(1 + lift) ~
+    normal(0, 0.3)); ``pooling`` national (one coefficient) or geo (per-geo coefficients around
+    the national one, spread ~ ``geo_sd``, default halfnormal(0.1)). Not frozen, for the reason
+    given at :class:`mmm_geo.config.ChannelColumns`."""
+
+    pooling: str = "national"
+    prior: Optional[PriorEntry] = None
+    geo_sd: Optional[PriorEntry] = None
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """The hierarchical model: structure switches plus priors.
@@ -140,7 +154,8 @@ class ModelConfig:
     contributions and ROI keep their meaning. ``channel_names`` is filled in from the data (it maps
     ``channels`` overrides to positions), and so is ``organic_channels`` (the channels with exposure
     but no spend: organic or impressions-only media, sized by ``organic_prior``, share or effect);
-    leave both empty.
+    leave both empty. ``treatments``: per non-media treatment (price, promotions), its prior and
+    pooling; ``treatment_kinds`` (name: kind) is filled in from the data, leave it empty.
     """
 
     adstock: AdstockConfig = field(default_factory=AdstockConfig)
@@ -162,3 +177,5 @@ class ModelConfig:
     noncentered: List[str] = field(default_factory=lambda: ["control_geo", "media_geo"])
     channel_names: List[str] = field(default_factory=list)
     organic_channels: List[str] = field(default_factory=list)
+    treatments: Dict[str, TreatmentModel] = field(default_factory=dict)
+    treatment_kinds: Dict[str, str] = field(default_factory=dict)

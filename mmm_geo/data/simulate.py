@@ -15,6 +15,8 @@ channel's national ROI is its drawn target. ``family=default``: geometric adstoc
 ``saturation`` curve (Hill with slope 1, or logistic) for every channel, similar channel sizes;
 ``family=wide``: forms, sizes and flighting from the wider family of ``mmm_geo.data.sim_wide``
 (drawn from their own random stream, so the default panel is the same with or without it).
+With ``treatments``, price and promotion factors multiply the non-media part (the first line)
+(``mmm_geo.data.sim_treatments``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from mmm_geo.config import ChannelColumns, DataConfig, SimulationConfig
+from mmm_geo.data import sim_treatments
 from mmm_geo.data.sim_forms import (SATURATIONS, Media, channel_params, check_forms, lag_weights,
                                     media_effect, synergy_effect, total_effect)
 from mmm_geo.data.sim_wide import YEAR, Wide, channel_classes, draw_wide
@@ -120,6 +123,7 @@ def simulate(cfg: SimulationConfig = SimulationConfig(),
         (``channels``) and class labels (``classes``, see ``mmm_geo.data.sim_wide.CLASSES``).
     """
     _check(cfg)
+    sim_treatments.check(cfg)
     rng = np.random.default_rng(cfg.seed)
     g, t, c, k = cfg.geos, cfg.weeks, cfg.channels, cfg.controls
     geos = [f"geo_{i:02d}" for i in range(g)]
@@ -171,7 +175,8 @@ def simulate(cfg: SimulationConfig = SimulationConfig(),
     media_pc = total_effect(x if spend_scale is None else x * spend_scale, media)
     base_pc = base[:, None] * (1 + trend + season)[None, :] + z @ gamma
     noise = rng.normal(0, cfg.noise * base.mean(), size=(g, t))
-    mean_pc = base_pc + media_pc
+    mult, treat_columns, treat_truth = sim_treatments.draw(cfg, geos, base_pc, media_pc, pop)
+    mean_pc = base_pc * mult + media_pc       # treatments multiply the non-media KPI
     frame = {"geo": np.repeat(geos, t), "week": np.tile(pd.date_range(cfg.start, periods=t, freq="7D"), g),
              **_kpi(mean_pc, noise, pop, cfg), "population": np.repeat(pop, t)}
     for j, name in enumerate(channels):
@@ -180,6 +185,7 @@ def simulate(cfg: SimulationConfig = SimulationConfig(),
         frame[f"{name}_impressions"] = impressions[..., j].ravel()
     for j, name in enumerate(controls):
         frame[name] = z[..., j].ravel()
+    frame.update(treat_columns)
     truth = _truth(x, spend, pop, media, geos, channels)
     if cfg.lift_tests:
         truth["lift_tests"] = _lift_tests(x, pop, media, cfg, geos, channels, frame["week"][:t])
@@ -188,6 +194,8 @@ def simulate(cfg: SimulationConfig = SimulationConfig(),
         nat["contribution_per_1000"] = 1000.0 * nat.get("contribution_total", nat["contribution"]) \
             / float(impressions[..., j].sum())
     truth["organic"] = channels[c - cfg.organic:] if cfg.organic else []
+    if treat_truth:
+        truth["treatments"] = treat_truth
     if media.time_mult is not None:
         params["time_mult"] = media.time_mult
         truth["time_varying"] = {ch: media.time_mult[:, channels.index(ch)].tolist() for ch in cfg.time_varying}
@@ -330,7 +338,7 @@ def data_config(cfg: SimulationConfig, path: str | None = None) -> DataConfig:
     return DataConfig(path=path, time="week", geo="geo", kpi="conversions" if counts else "revenue",
                       revenue_per_kpi="revenue_per_conversion" if counts else None,
                       population="population", channels=chans, controls=CONTROL_NAMES[: cfg.controls],
-                      lift_tests=lift)
+                      lift_tests=lift, treatments=sim_treatments.data_columns(cfg))
 
 
 def write_simulation(cfg: SimulationConfig, out: Path) -> list:

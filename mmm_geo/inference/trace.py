@@ -24,6 +24,7 @@ from mmm_geo.errors import RunError
 from mmm_geo.files import atomic_write
 from mmm_geo.inference.mcmc import FitResult
 from mmm_geo.model import media as mm
+from mmm_geo.model import treatments
 from mmm_geo.model.hierarchical import model, to_scaled
 
 STAT_NAMES = {"diverging": "diverging", "num_steps": "n_steps", "accept_prob": "acceptance_rate",
@@ -81,6 +82,7 @@ def layout(ds: xr.Dataset, data: ModelData, cfg: ModelConfig) -> Tuple[dict, dic
     site = site_dims(data, cfg)
     coords = {d: ds.coords[d].values for d in (dims.GEO, dims.TIME, dims.CHANNEL, dims.CONTROL)}
     coords.update(mm.site_coords(mm.spec(cfg, ds.sizes[dims.CHANNEL]), ds.coords[dims.CHANNEL].values))
+    coords.update(treatments.site_coords(treatments.spec(cfg)))
     named = {**{k: list(v) for k, v in site.items()}, "kpi": [dims.GEO, dims.TIME],
              **{name: list(ds[name].dims) for name in ds.data_vars}, "train": [dims.TIME]}
     return coords, named

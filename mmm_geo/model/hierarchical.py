@@ -7,6 +7,8 @@ On the scaled KPI ``y[g, t]`` (per capita, divided by its mean, see ``mmm_geo.da
     y[g,t] ~ a likelihood with mean mu (``LIKELIHOODS``)
 
 - ``baseline_g ~ Normal(baseline_mean, baseline_sd)``: geo random intercepts.
+- Non-media treatments (price, promotions) multiply the non-media part of the mean by
+  ``exp(sum_k b_k z_k)`` (``mmm_geo.model.treatments``); their share is the ``treatments`` part.
 - The media term, its priors (on the ROI scale by default) and its geo effects are the media
   component's; every likelihood has mean ``mu``, so contributions (counterfactual differences of
   the mean) mean the same under each.
@@ -33,6 +35,7 @@ from mmm_geo.data.scaling import ModelData
 from mmm_geo.errors import ConfigError
 from mmm_geo.model import media as mm
 from mmm_geo.model import priors
+from mmm_geo.model import treatments as tr
 
 Params = Dict[str, jnp.ndarray]
 COUNT_LIKELIHOODS = ("poisson", "negbinomial")
@@ -49,6 +52,7 @@ def check_config(cfg: ModelConfig) -> None:
     early = dataclasses.replace(cfg, channels={}, synergy=dataclasses.replace(cfg.synergy, pairs=[]),
                                 time_varying=dataclasses.replace(cfg.time_varying, channels=[]))
     mm.spec(cfg if cfg.channel_names else early, n_channel)
+    tr.spec(cfg)
     for name, prior in vars(cfg.priors).items():
         priors.check_prior(name, prior)
     if cfg.adstock.max_lag < 1 or cfg.trend_knots < 0 or cfg.fourier_order < 0:
@@ -123,19 +127,24 @@ def components(params: Params, data: ModelData, cfg: ModelConfig,
     base = jnp.broadcast_to(params["baseline"][:, None], (n_geo, n_time))
     scale = base if cfg.baseline == "multiplicative" else 1.0
     gamma = params["control_geo"] if cfg.controls_per_geo else params["control_coef"][None, :]
-    return {
+    out = {
         "baseline": base,
         "trend": scale * jnp.broadcast_to(trend, (n_geo, n_time)),
         "seasonality": scale * jnp.broadcast_to(season, (n_geo, n_time)),
         "controls": data.controls * gamma[:, None, :],
         **media,
     }
+    if data.treatments is not None and data.treatments.shape[-1]:   # mmm_geo.model.treatments
+        non_media = out["baseline"] + out["trend"] + out["seasonality"] + out["controls"].sum(-1)
+        out["treatments"] = tr.parts(tr.spec(cfg), params, data.treatments, non_media)
+    return out
 
 
 def mean(parts: Dict[str, jnp.ndarray]) -> jnp.ndarray:
     """Sum of :func:`components`, (geo, time)."""
     return (parts["baseline"] + parts["trend"] + parts["seasonality"]
-            + parts["controls"].sum(-1) + parts["media"].sum(-1) + parts["synergy"].sum(-1))
+            + parts["controls"].sum(-1) + parts["media"].sum(-1) + parts["synergy"].sum(-1)
+            + (parts["treatments"].sum(-1) if "treatments" in parts else 0.0))
 
 
 POSITIVE = 1e-6   # floor of the mean where a likelihood needs it positive
@@ -192,6 +201,7 @@ def _sample_params(data: ModelData, cfg: ModelConfig) -> Params:
                     "control_geo", dist.Normal(p["control_coef"], p["control_geo_sd"]))
     media, unit = mm.sample(mm.spec(cfg, n_channel), data.media, data.revenue_weight, data.spend_share)
     p.update(media, media_unit=unit)
+    p.update(tr.sample(tr.spec(cfg), n_geo))
     if cfg.sigma_per_geo:
         with numpyro.plate(dims.GEO, n_geo, dim=-1):
             p["sigma"] = priors.sample("sigma", pr.sigma, (n_geo,))
