@@ -16,7 +16,7 @@ from mmm_geo.errors import ConfigError
 from mmm_geo.plan_config import ForecastConfig, HorizonSpec
 from mmm_geo.model_config import (  # noqa: F401  (re-exported: the model's config groups)
     AdstockConfig, ChannelModel, MediaPriorConfig, ModelConfig, Prior, PriorEntry, PriorsConfig,
-    SaturationConfig, SynergyConfig, TimeVaryingConfig)
+    SaturationConfig, SynergyConfig, TimeVaryingConfig, TreatmentModel)
 
 
 @dataclass
@@ -32,6 +32,16 @@ class ChannelColumns:
     exposure: Optional[str] = None
 
 
+@dataclass
+class TreatmentColumn:
+    """A non-media treatment's column (``data.treatments.<name>``) and ``kind``: price (> 0; enters
+    log-log, as an elasticity) or promotion (0/1 or an intensity, e.g. the share of the week on
+    promotion; events too), see ``mmm_geo.model.treatments``. Not frozen, as :class:`ChannelColumns`."""
+
+    column: Optional[str] = None
+    kind: str = "promotion"
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Where the data is and which column plays which role.
@@ -39,6 +49,7 @@ class DataConfig:
     ``path`` None means the embedded default dataset (a deterministic simulated panel).
     ``lift_tests``: an optional table of lift-test results that calibrates the media effects
     (columns and meaning in ``mmm_geo.data.lift``).
+    ``treatments``: non-media treatments (price, promotions), name: :class:`TreatmentColumn`.
     ``exclude``: dates of periods the likelihood does not see (masked like held-out periods, never
     filled in); each must be a period of the data. ``allow_negative_kpi``: accept a KPI below zero
     (profit, net sales), only with likelihood normal or student_t (``mmm_geo.data.checks``).
@@ -54,6 +65,7 @@ class DataConfig:
     controls: List[str] = field(default_factory=list)
     date_format: Optional[str] = None
     lift_tests: Optional[str] = None
+    treatments: Dict[str, TreatmentColumn] = field(default_factory=dict)
     exclude: List[str] = field(default_factory=list)
     allow_negative_kpi: bool = False
 
@@ -103,6 +115,9 @@ class SimulationConfig:
     scale), lognormal (multiplicative, log-sd ``noise``), or the count KPIs poisson and negbinomial
     (concentration 50): the KPI is then ``conversions`` with a mean of about ``count_mean`` per
     geo-week, at a ``revenue_per_conversion`` that turns it back into revenue.
+
+    ``treatments``: non-media treatments (price, promotion) with true ``price_elasticity`` and
+    ``promo_lift``, spread across geos by ``treatment_geo_sd`` (``mmm_geo.data.sim_treatments``).
     """
 
     geos: int = 10
@@ -134,6 +149,10 @@ class SimulationConfig:
     organic: int = 0
     time_varying: List[str] = field(default_factory=list)
     tv_change: float = 0.5
+    treatments: List[str] = field(default_factory=list)
+    price_elasticity: float = -1.5
+    promo_lift: float = 0.15
+    treatment_geo_sd: float = 0.0
 
 
 @dataclass(frozen=True)
