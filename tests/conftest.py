@@ -47,6 +47,17 @@ def quick_run(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
+def env(tmp_path_factory):
+    """The environment for fits in subprocesses (sweeps, fault injection): one JAX compilation
+    cache shared by every test's fits (xdist workers included), so each tiny program compiles once
+    per test session."""
+    base = tmp_path_factory.getbasetemp()
+    cache = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "jax-cache"
+    return {**{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
+            "JAX_COMPILATION_CACHE_DIR": str(cache)}
+
+
 def shared_file(*parts: str) -> Path:
     """A file under ../shared/data, or skip the test when it is absent."""
     path = SHARED.joinpath(*parts)

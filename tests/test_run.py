@@ -52,7 +52,7 @@ def test_incomplete_and_corrupt_runs_are_refused(quick_run, tmp_path):
     corrupt = tmp_path / "corrupt"
     shutil.copytree(quick_run, corrupt)
     (corrupt / "trace.nc").write_bytes(b"not a netcdf file")
-    with pytest.raises(RunError, match="cannot read the trace"):
+    with pytest.raises(RunError, match="trace.nc: corrupt: its SHA-256"):
         load_run(corrupt)
 
 

@@ -29,7 +29,7 @@ from conftest import quick_fit_config
 from mmm_geo.analysis import stack as st
 from mmm_geo.config import OptimizeConfig, OptimizerConfig
 from mmm_geo.errors import ConfigError
-from mmm_geo.experiments import compare, compare_report, stack
+from mmm_geo.experiments import compare, compare_report, stack, store
 
 PLAN = dict(horizon_weeks=4, optimizer=OptimizerConfig(allocation_draws=0))
 
@@ -200,6 +200,9 @@ def test_optimize_refuses_members_with_other_data_or_media_form(pair, tmp_path):
     assert cfg["model"]["adstock"]["max_lag"] == 4
     cfg["model"]["adstock"]["max_lag"] = 2
     (lag / "config.yaml").write_text(json.dumps(cfg))
+    metrics = json.loads((lag / "metrics.json").read_text())  # as a fit with max_lag=2 records it
+    metrics["sha256"]["config.yaml"] = store.file_sha256(lag / "config.yaml")
+    (lag / "metrics.json").write_text(json.dumps(metrics))
     runs = [load_run(pair[0]), load_run(lag)]
     members = [st.Member(p.name, str(p), p.name, 0.5, (0,), n, r.metrics["config_hash"])
                for p, n, r in zip((pair[0], lag), (300, 100), runs)]

@@ -30,16 +30,6 @@ TINY = ["experiment=tiny", "inference.warmup=60", "inference.draws=60"]
 GRID = ["model.saturation=hill,logistic", "model.adstock.max_lag=2,4"]
 
 
-@pytest.fixture(scope="session")
-def env(tmp_path_factory):
-    """The environment for the sweeps: one JAX compilation cache shared by every test's fits
-    (xdist workers included), so each tiny program compiles once per test session."""
-    base = tmp_path_factory.getbasetemp()
-    cache = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "jax-cache"
-    return {**{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
-            "JAX_COMPILATION_CACHE_DIR": str(cache)}
-
-
 def mmm(*args, cwd, env=None, timeout=900):
     return subprocess.run([sys.executable, "-m", "mmm_geo.cli", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
