@@ -212,6 +212,7 @@ def fit(cfg: FitConfig, out_dir: Path, resolved_config: Optional[str] = None) ->
         "time": {"sample_s": fitted.sample_s, "total_s": time.perf_counter() - start,
                  "chain_method": fitted.chain_method, "device": str(jax.devices()[0].platform)},
         "min_ess_per_s": conv["min_ess_bulk"] / fitted.sample_s,
+        "trace_mb": (out_dir / "trace.nc").stat().st_size / 2**20,
     }
     if lift is not None:
         metrics["lift_tests"] = {"tests": len(lift), "used_in_fit": int(lift["used_in_fit"].sum()),

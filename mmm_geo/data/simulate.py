@@ -40,6 +40,18 @@ CHANNEL_NAMES = ["tv", "search", "social", "display", "radio", "print", "video",
                  "ooh", "affiliate", "email", "podcast"]
 CONTROL_NAMES = ["price_index", "competitor", "promo", "weather", "macro"]
 FAMILIES = ("default", "wide")
+
+
+def channel_names(n: int) -> list:
+    """The first ``n`` channel names: the named ones, then ``channel13``, ``channel14``, ..."""
+    return (CHANNEL_NAMES + [f"channel{i}" for i in range(len(CHANNEL_NAMES) + 1, n + 1)])[:n]
+
+
+def control_names(n: int) -> list:
+    """The first ``n`` control names: the named ones, then ``control6``, ``control7``, ..."""
+    return (CONTROL_NAMES + [f"control{i}" for i in range(len(CONTROL_NAMES) + 1, n + 1)])[:n]
+
+
 KPI_NOISE = ("normal", "student_t", "lognormal", "poisson", "negbinomial")
 COUNTS = ("poisson", "negbinomial")
 ADSTOCK_DRAWS = {"delayed": {"alpha": (0.3, 0.7), "peak": (1.0, 3.0)},   # default family, non-geometric
@@ -49,8 +61,9 @@ ADSTOCK_DRAWS = {"delayed": {"alpha": (0.3, 0.7), "peak": (1.0, 3.0)},   # defau
 
 
 def _check(cfg: SimulationConfig) -> None:
-    if cfg.channels > len(CHANNEL_NAMES) or cfg.controls > len(CONTROL_NAMES):
-        raise ConfigError(f"at most {len(CHANNEL_NAMES)} channels and {len(CONTROL_NAMES)} controls")
+    if cfg.channels < 1 or cfg.controls < 0:
+        raise ConfigError(f"simulation.channels={cfg.channels}, controls={cfg.controls}: give at "
+                          "least 1 channel and 0 or more controls")
     if cfg.family not in FAMILIES:
         raise ConfigError(f"simulation.family={cfg.family!r} is unknown; use one of "
                           f"{', '.join(FAMILIES)}")
@@ -62,7 +75,7 @@ def _check(cfg: SimulationConfig) -> None:
                               "from, spend_ratio >= 1 and 0 <= class_share <= 1")
     else:
         check_forms([cfg.adstock], [cfg.saturation])
-    names = CHANNEL_NAMES[: cfg.channels]
+    names = channel_names(cfg.channels)
     if not set(cfg.time_varying) <= set(names) or cfg.tv_change <= 0:
         raise ConfigError(f"simulation.time_varying={list(cfg.time_varying)}: name channels of the "
                           f"panel {names}, with tv_change > 0")
@@ -127,7 +140,7 @@ def simulate(cfg: SimulationConfig = SimulationConfig(),
     rng = np.random.default_rng(cfg.seed)
     g, t, c, k = cfg.geos, cfg.weeks, cfg.channels, cfg.controls
     geos = [f"geo_{i:02d}" for i in range(g)]
-    channels, controls = CHANNEL_NAMES[:c], CONTROL_NAMES[:k]
+    channels, controls = channel_names(c), control_names(k)
     weeks = np.arange(t)
     season = _season(weeks)
     wide = draw_wide(cfg, season) if cfg.family == "wide" else None
@@ -332,12 +345,12 @@ def data_config(cfg: SimulationConfig, path: str | None = None) -> DataConfig:
     """The DataConfig that reads a simulated table (from ``path``, or in memory when None)."""
     chans = {name: ChannelColumns(spend=f"{name}_spend" if j < cfg.channels - cfg.organic else None,
                                   exposure=f"{name}_impressions")
-             for j, name in enumerate(CHANNEL_NAMES[: cfg.channels])}
+             for j, name in enumerate(channel_names(cfg.channels))}
     lift = str(Path(path).with_name("lift_tests.csv")) if path and cfg.lift_tests else None
     counts = cfg.kpi_noise in COUNTS
     return DataConfig(path=path, time="week", geo="geo", kpi="conversions" if counts else "revenue",
                       revenue_per_kpi="revenue_per_conversion" if counts else None,
-                      population="population", channels=chans, controls=CONTROL_NAMES[: cfg.controls],
+                      population="population", channels=chans, controls=control_names(cfg.controls),
                       lift_tests=lift, treatments=sim_treatments.data_columns(cfg))
 
 

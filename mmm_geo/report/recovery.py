@@ -10,8 +10,7 @@ from typing import NamedTuple, Optional
 
 from mmm_geo import dims
 from mmm_geo.config import FitConfig, SimulationConfig, config_hash
-from mmm_geo.data.simulate import CHANNEL_NAMES, CONTROL_NAMES
-from mmm_geo.errors import ConfigError, RunError
+from mmm_geo.errors import RunError
 from mmm_geo.report.config import ReportConfig
 
 
@@ -28,16 +27,12 @@ def _truth(path: Path) -> dict:
 
 
 def same_shape(run, cfg: ReportConfig) -> FitConfig:
-    """A fit config that simulates a panel with the run's geos x weeks x channels (and controls,
-    up to the simulator's five) and fits it with the run's model and shorter chains."""
+    """A fit config that simulates a panel with the run's geos x weeks x channels and controls,
+    and fits it with the run's model and shorter chains."""
     sizes = run.ds.sizes
-    if sizes[dims.CHANNEL] > len(CHANNEL_NAMES):
-        raise ConfigError(f"simulate_recovery: the simulator has at most {len(CHANNEL_NAMES)} "
-                          f"channels, the run has {sizes[dims.CHANNEL]}\n  fix: give "
-                          "recovery_run=<a fitted simulated run> instead")
     sim = SimulationConfig(geos=sizes[dims.GEO], weeks=sizes[dims.TIME],
                            channels=sizes[dims.CHANNEL],
-                           controls=min(sizes[dims.CONTROL], len(CONTROL_NAMES)), seed=cfg.seed,
+                           controls=sizes[dims.CONTROL], seed=cfg.seed,
                            max_lag=run.config.model.adstock.max_lag,
                            saturation=run.config.model.saturation.kind)
     inference = replace(run.config.inference, chains=cfg.recovery_chains,
