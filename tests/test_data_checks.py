@@ -279,3 +279,15 @@ def test_a_parquet_file_loads_as_its_csv(tiny_frame, tmp_path):
     csv = load_dataset(replace(cfg, path=str(tmp_path / "panel.csv")))
     xr.testing.assert_allclose(pq, csv)
     assert pq.sizes == {"geo": 3, "time": N_WEEKS, "channel": 2, "control": 1}
+
+
+def test_values_too_large_for_the_model_are_an_error(tiny_frame):
+    df = tiny_frame[0].copy()
+    df.loc[7, "tv_spend"] = 2e16                         # finite, but sums overflow float32
+    with pytest.raises(DataError) as err:
+        to_dataset(df, CFG, "panel.csv")
+    msg = str(err.value)
+    assert "'tv_spend'" in msg and "beyond 1e+15" in msg and rows_named(msg) == {8}
+    assert "larger units" in msg
+    df.loc[7, "tv_spend"] = 9e14
+    to_dataset(df, CFG, "panel.csv")

@@ -6,6 +6,7 @@ the rows (1-based data rows, the header not counted) and the fix. Nothing is fil
 
 from __future__ import annotations
 
+import warnings
 from typing import Iterable, List, Sequence
 
 import numpy as np
@@ -14,6 +15,7 @@ import pandas as pd
 from mmm_geo.errors import DataError
 
 _MAX_SHOWN = 8
+LARGEST = 1e15   # |value| above this is an error: sums and ratios of it overflow float32
 
 
 def _rows(index: Iterable[int]) -> str:
@@ -47,7 +49,8 @@ def check_columns(df: pd.DataFrame, required: Sequence[tuple[str, str]], source:
 
 
 def check_numeric(df: pd.DataFrame, columns: Sequence[str], source: str) -> pd.DataFrame:
-    """Parse ``columns`` as numbers; reject text, missing values and infinities."""
+    """Parse ``columns`` as numbers; reject text, missing values, infinities and values beyond
+    ``LARGEST``."""
     out = df.copy()
     for col in columns:
         raw = df[col]
@@ -65,6 +68,12 @@ def check_numeric(df: pd.DataFrame, columns: Sequence[str], source: str) -> pd.D
         if infinite.any():
             fail(source, col, f"infinite values in {_rows(np.flatnonzero(infinite))}",
                  "replace the infinite values with real measurements")
+        huge = np.abs(values.to_numpy(dtype=float)) > LARGEST
+        if huge.any():
+            fail(source, col, f"values beyond {LARGEST:g} in magnitude (e.g. {values[huge].iloc[0]:g}) "
+                 f"in {_rows(np.flatnonzero(huge))}",
+                 "correct them (a unit or decimal error?), or give the column in larger units "
+                 "(thousands, millions): the model works on ratios, so the units do not matter")
         out[col] = values.astype(float)
     return out
 
@@ -96,17 +105,23 @@ def check_present(df: pd.DataFrame, column: str, source: str) -> None:
 
 
 def parse_times(df: pd.DataFrame, column: str, source: str, fmt: str | None) -> pd.Series:
-    """Parse the time column; name the rows that are not dates."""
+    """Parse the time column; name the rows that are not dates. Dates with a time zone keep their
+    local date and time (the zone is dropped)."""
     raw = df[column]
     try:
-        times = pd.to_datetime(raw, errors="coerce", format=fmt)
+        with warnings.catch_warnings():      # "could not infer format": each date parsed alone
+            warnings.simplefilter("ignore", UserWarning)
+            times = pd.to_datetime(raw, errors="coerce", format=fmt)
     except (ValueError, TypeError) as err:
         fail(source, column, f"cannot parse dates ({err})", "set data.date_format, e.g. '%Y-%m-%d'")
     bad = times.isna()
     if bad.any():
         fail(source, column, f"unparseable or missing dates in {_rows(np.flatnonzero(bad))}",
              "use ISO dates (YYYY-MM-DD) or set data.date_format")
-    return times
+    if not pd.api.types.is_datetime64_any_dtype(times):
+        fail(source, column, "dates with different time zones or of mixed types",
+             "give every date in one form, e.g. ISO dates (YYYY-MM-DD) without a time zone")
+    return times.dt.tz_localize(None) if times.dt.tz is not None else times   # the local dates
 
 
 def _calendar_regular(periods: pd.DatetimeIndex) -> bool:
