@@ -90,6 +90,20 @@ class InferenceConfig:
 
 
 @dataclass(frozen=True)
+class SimMediation:
+    """A simulated mediator (``simulation.mediation``): channel ``mediator`` becomes an exposure
+    series without spend (e.g. branded search clicks), a geo baseline plus ``lift`` x each
+    ``upstream`` channel's saturated carryover (geo effects as the KPI's) plus noise of sd
+    ``noise`` x the mean baseline; the KPI responds to it as to any channel
+    (``mmm_geo.data.sim_mediation``)."""
+
+    mediator: Optional[str] = None
+    upstream: List[str] = field(default_factory=list)
+    lift: float = 0.8
+    noise: float = 0.1
+
+
+@dataclass(frozen=True)
 class SimulationConfig:
     """A synthetic multi-geo panel with known parameters (see ``mmm_geo.data.simulate``).
 
@@ -149,6 +163,7 @@ class SimulationConfig:
     organic: int = 0
     time_varying: List[str] = field(default_factory=list)
     tv_change: float = 0.5
+    mediation: SimMediation = field(default_factory=SimMediation)
     treatments: List[str] = field(default_factory=list)
     price_elasticity: float = -1.5
     promo_lift: float = 0.15

@@ -145,6 +145,22 @@ class TreatmentModel:
 
 
 @dataclass(frozen=True)
+class MediationConfig:
+    """A mediator (``model.mediation``): one of the data's channels (``mediator``, e.g. branded
+    search clicks as an exposure column) driven by the ``upstream`` channels. Its scaled exposure
+    gets its own equation in the same model, ``m[g,t] ~ Normal(base_g + season_t + sum_c
+    effect_c(x_c), sigma)``, each upstream channel's effect through the media component (its own
+    adstock and saturation, size ``effect``: the weekly rise of the scaled mediator at typical
+    exposure), while the KPI uses the mediator like any channel (``mmm_geo.model.mediation``)."""
+
+    mediator: Optional[str] = None
+    upstream: List[str] = field(default_factory=list)
+    effect: Prior = field(default_factory=lambda: Prior("lognormal", -1.0, 1.0))
+    base: Prior = field(default_factory=lambda: Prior("normal", 1.0, 1.0))
+    sigma: Prior = field(default_factory=lambda: Prior("halfnormal", 0.5, 0.0))
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """The hierarchical model: structure switches plus priors.
 
@@ -166,6 +182,7 @@ class ModelConfig:
     order: str = "adstock_first"
     synergy: SynergyConfig = field(default_factory=SynergyConfig)
     time_varying: TimeVaryingConfig = field(default_factory=TimeVaryingConfig)
+    mediation: MediationConfig = field(default_factory=MediationConfig)
     priors: PriorsConfig = field(default_factory=PriorsConfig)
     baseline: str = "multiplicative"
     trend_knots: int = 4

@@ -11,6 +11,9 @@ Definitions (over the modelled window, nationally and per geo):
 - contribution per 1,000 exposures (revenue), for every channel: organic and impressions-only
   media (no spend) have it and a contribution, but NaN for ROI, marginal ROI and cost per KPI.
 
+With a mediator (``model.mediation``) a channel's contribution holds the mediator as recorded
+(its direct effect); ``mmm_geo.analysis.mediation`` adds the indirect and total effects.
+
 With synergy pairs (``model.synergy``) the counterfactual ROI includes the whole interaction of
 the channel's pairs (switching it off loses both); ``roi_own`` is the channel's own response
 alone, and ``synergy_contribution`` (per pair) the interaction itself.
@@ -25,6 +28,7 @@ import xarray as xr
 
 from mmm_geo import dims
 from mmm_geo.analysis.draws import bounds, map_draws
+from mmm_geo.analysis.mediation import METRICS as MEDIATION, mediation_metrics
 from mmm_geo.config import ModelConfig
 from mmm_geo.data.scaling import Scaling, model_data
 from mmm_geo.model import media as mm
@@ -87,7 +91,8 @@ def channel_metrics(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg
         out["roi_own"] = (cdims, own / national_spend)
         out["synergy_contribution"] = ((dims.CHAIN, dims.DRAW, dims.PAIR), syn)
         out = out.assign_coords({dims.PAIR: mm.pair_names(sp, list(ds.coords[dims.CHANNEL].values))})
-    return out
+    mediated = mediation_metrics(posterior, ds, scaling, cfg, batch)
+    return out if mediated is None else out.merge(mediated)
 
 
 def period_roi(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg: ModelConfig,
@@ -136,7 +141,7 @@ def _synergy_split(posterior, ds, scaling, cfg, batch):
     return out["own"], out["synergy"]
 
 
-SUMMARY = ("roi", "mroi", "contribution", "roi_own", "synergy_contribution")
+SUMMARY = ("roi", "mroi", "contribution", "roi_own", "synergy_contribution", *MEDIATION)
 ORGANIC_SUMMARY = SUMMARY + ("contribution_per_1000",)   # with organic or impressions-only media
 
 

@@ -31,6 +31,7 @@ import pandas as pd
 
 from mmm_geo.config import ChannelColumns, DataConfig, SimulationConfig
 from mmm_geo.data import sim_treatments
+from mmm_geo.data import sim_mediation
 from mmm_geo.data.sim_forms import (SATURATIONS, Media, channel_params, check_forms, lag_weights,
                                     media_effect, synergy_effect, total_effect)
 from mmm_geo.data.sim_wide import YEAR, Wide, channel_classes, draw_wide
@@ -84,6 +85,7 @@ def _check(cfg: SimulationConfig) -> None:
             raise ConfigError(f"simulation.synergy: {list(pair)} is not a pair of two of the "
                               f"panel's channels {names}\n  fix: e.g. simulation.synergy="
                               f"[[{names[0]},{names[-1]}]]")
+    sim_mediation.check(cfg, names)
     if not 0 <= cfg.organic < cfg.channels:
         raise ConfigError(f"simulation.organic={cfg.organic}: give 0 to {cfg.channels - 1} "
                           "organic channels (at least one channel must be paid)")
@@ -176,6 +178,10 @@ def simulate(cfg: SimulationConfig = SimulationConfig(),
     # Choose beta_c so that the national ROI of channel c equals roi_target_c.
     media = Media(adstocks, saturations, params, lag_weights(adstocks, params, cfg.max_lag),
                   np.ones((g, c)), time_mult=_time_mult(cfg, channels))
+    x, mediator = sim_mediation.mediate(cfg, x, media, channels)   # None without a mediator
+    if mediator is not None:
+        j = mediator.mediator
+        impressions[..., j] = np.round(x[..., j] * media_unit[j] * pop[:, None])
     eta = rng.normal(size=(g, c))
     geo_mult = np.exp(cfg.media_geo_sd * eta)
     sat_pop = media_effect(x, media) * geo_mult[:, None, :] * pop[:, None, None]
@@ -185,7 +191,8 @@ def simulate(cfg: SimulationConfig = SimulationConfig(),
     media = media._replace(beta_geo=params["beta_geo"],
                            synergy=tuple((i, j, k) for i, j, k in params["synergy"]))
 
-    media_pc = total_effect(x if spend_scale is None else x * spend_scale, media)
+    media_pc = total_effect(x if spend_scale is None
+                            else sim_mediation.respond(x, x * spend_scale, media, mediator), media)
     base_pc = base[:, None] * (1 + trend + season)[None, :] + z @ gamma
     noise = rng.normal(0, cfg.noise * base.mean(), size=(g, t))
     mult, treat_columns, treat_truth = sim_treatments.draw(cfg, geos, base_pc, media_pc, pop)
@@ -193,7 +200,7 @@ def simulate(cfg: SimulationConfig = SimulationConfig(),
     frame = {"geo": np.repeat(geos, t), "week": np.tile(pd.date_range(cfg.start, periods=t, freq="7D"), g),
              **_kpi(mean_pc, noise, pop, cfg), "population": np.repeat(pop, t)}
     for j, name in enumerate(channels):
-        if j < c - cfg.organic:
+        if j < c - cfg.organic and name != cfg.mediation.mediator:
             frame[f"{name}_spend"] = spend[..., j].ravel()
         frame[f"{name}_impressions"] = impressions[..., j].ravel()
     for j, name in enumerate(controls):
@@ -207,6 +214,9 @@ def simulate(cfg: SimulationConfig = SimulationConfig(),
         nat["contribution_per_1000"] = 1000.0 * nat.get("contribution_total", nat["contribution"]) \
             / float(impressions[..., j].sum())
     truth["organic"] = channels[c - cfg.organic:] if cfg.organic else []
+    if mediator is not None:
+        truth["mediation"] = sim_mediation.truth(x, spend, pop, media, mediator, channels)
+        truth["organic"] = [ch for ch in channels if ch in truth["organic"] or ch == cfg.mediation.mediator]
     if treat_truth:
         truth["treatments"] = treat_truth
     if media.time_mult is not None:
@@ -343,7 +353,8 @@ def lift_table(truth: dict) -> pd.DataFrame:
 
 def data_config(cfg: SimulationConfig, path: str | None = None) -> DataConfig:
     """The DataConfig that reads a simulated table (from ``path``, or in memory when None)."""
-    chans = {name: ChannelColumns(spend=f"{name}_spend" if j < cfg.channels - cfg.organic else None,
+    chans = {name: ChannelColumns(spend=f"{name}_spend" if j < cfg.channels - cfg.organic
+                                  and name != cfg.mediation.mediator else None,
                                   exposure=f"{name}_impressions")
              for j, name in enumerate(channel_names(cfg.channels))}
     lift = str(Path(path).with_name("lift_tests.csv")) if path and cfg.lift_tests else None

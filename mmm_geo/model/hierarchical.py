@@ -34,6 +34,7 @@ from mmm_geo.config import ModelConfig
 from mmm_geo.data.scaling import ModelData
 from mmm_geo.errors import ConfigError
 from mmm_geo.model import media as mm
+from mmm_geo.model import mediation
 from mmm_geo.model import priors
 from mmm_geo.model import treatments as tr
 
@@ -52,6 +53,8 @@ def check_config(cfg: ModelConfig) -> None:
     early = dataclasses.replace(cfg, channels={}, synergy=dataclasses.replace(cfg.synergy, pairs=[]),
                                 time_varying=dataclasses.replace(cfg.time_varying, channels=[]))
     mm.spec(cfg if cfg.channel_names else early, n_channel)
+    if cfg.channel_names:
+        mediation.resolve(cfg)
     tr.spec(cfg)
     for name, prior in vars(cfg.priors).items():
         priors.check_prior(name, prior)
@@ -251,6 +254,9 @@ def _model(data: ModelData, cfg: ModelConfig, y: Optional[jnp.ndarray]) -> None:
         with numpyro.plate(dims.LIFT_TEST, data.lift.y.shape[0], dim=-1):
             numpyro.sample("lift", dist.Normal(mm.lift(sp, p, data.media, data.lift), data.lift.se),
                            obs=None if y is None else data.lift.y)
+    med = mediation.resolve(cfg)
+    if med is not None:     # the mediator's own equation (mmm_geo.model.mediation)
+        mediation.sample(data, cfg, med, observe=y is not None)
 
 
 def model(data: ModelData, cfg: ModelConfig, y: Optional[jnp.ndarray] = None) -> None:

@@ -90,6 +90,19 @@ def _fail(problem: str, fix: str) -> None:
     raise ConfigError(f"{problem}\n  fix: {fix}")
 
 
+def check_mediation(model: ModelConfig) -> None:
+    """Refuse a run with a mediator (``model.mediation``): the planner's response is each
+    channel's direct one, which would leave out what an upstream channel drives through the
+    mediator."""
+    med = model.mediation
+    if med.mediator:
+        _fail(f"the run has a mediator (model.mediation: {med.mediator} driven by "
+              f"{list(med.upstream)}); the optimizer and forecasts plan each channel's direct "
+              "response only, which leaves out the upstream channels' mediated effect",
+              "read the direct, indirect and total effects and the total ROI in the run's "
+              "summary.csv; plan with a run fitted without model.mediation")
+
+
 def check_settings(cfg: OptimizeConfig) -> None:
     """Reject unknown names and out-of-range numbers before any compute."""
     o = cfg.optimizer
@@ -210,6 +223,7 @@ def build_problem(ds: xr.Dataset, scaling: Scaling, model: ModelConfig, cfg: Opt
         bounds.
     """
     check_settings(cfg)
+    check_mediation(model)
     n_geo, n_time, n_ch = ds.sizes[dims.GEO], ds.sizes[dims.TIME], ds.sizes[dims.CHANNEL]
     lag = model.adstock.max_lag
     times = ds.coords[dims.TIME].values
