@@ -57,6 +57,7 @@ from mmm_geo.model.hierarchical import (LIKELIHOODS, components, fourier_basis, 
                                         trend_basis)
 from mmm_geo.model import time_varying as tv
 from mmm_geo.optimize import horizon as hz
+from mmm_geo.optimize import treatment_plan
 from mmm_geo.optimize.planfile import Planned, load_plan, plan_paths
 from mmm_geo.optimize.problem import Problem, build_problem, current_mix
 from mmm_geo.plan_config import ForecastConfig
@@ -122,10 +123,11 @@ def trend_paths(z: np.ndarray, n_time: int, n_fit: int, idx: np.ndarray, method:
     return out
 
 
-def _window_inputs(run, problem: Problem, cells: np.ndarray,
-                   controls: Optional[np.ndarray]) -> ModelData:
+def _window_inputs(run, problem: Problem, cells: np.ndarray, controls: Optional[np.ndarray],
+                   changes: Optional[dict] = None) -> ModelData:
     """The model's inputs over the ``max_lag - 1`` periods before the horizon and the horizon;
-    the trend enters per draw (an identity basis, the draw's path as coefficients)."""
+    the trend enters per draw (an identity basis, the draw's path as coefficients); the
+    treatments as recorded or by default, with ``changes`` (``mmm_geo.optimize.treatment_plan``)."""
     ds, scaling, model = run.ds, run.scaling, run.config.model
     n_pre, (n_geo, n_h, n_ch) = problem.pre.shape[1], problem.unit_exposure.shape
     media = np.concatenate([problem.pre, cells[:, None, :] * problem.unit_exposure], 1)
@@ -141,15 +143,18 @@ def _window_inputs(run, problem: Problem, cells: np.ndarray,
     unit = scaling.kpi_scale * ds["population"].values
     f32 = lambda x: np.asarray(x, np.float32)  # noqa: E731
     return ModelData(f32(np.zeros((n_geo, n))), f32(media), f32(ctrl), f32(np.eye(n)), f32(season),
-                     np.zeros(n, bool), f32(np.zeros((n_geo, n))), f32(np.zeros(n_ch)), f32(unit))
+                     np.zeros(n, bool), f32(np.zeros((n_geo, n))), f32(np.zeros(n_ch)), f32(unit),
+                     treatments=f32(treatment_plan.window(run, problem.offset, n_pre,
+                                                          [str(w) for w in problem.weeks], changes or {})))
 
 
 def simulate_kpi(run, problem: Problem, cells: np.ndarray, posterior, trend: np.ndarray,
-                 controls: Optional[np.ndarray], key: jax.Array, batch: int = 250) -> tuple:
+                 controls: Optional[np.ndarray], key: jax.Array, batch: int = 250,
+                 changes: Optional[dict] = None) -> tuple:
     """Per draw, the expected KPI and one posterior predictive KPI draw, (S, G, H) each, in KPI
     units, of cell totals ``cells`` (G, C) spread as ``problem`` says; ``trend`` (S, L-1+H)."""
     cfg = run.config.model
-    data = _window_inputs(run, problem, cells, controls)
+    data = _window_inputs(run, problem, cells, controls, changes)
     arrays = jax.tree.map(jnp.asarray, data)
     n_pre = problem.pre.shape[1]
     shape = (posterior.sizes[dims.CHAIN], posterior.sizes[dims.DRAW])
@@ -218,6 +223,7 @@ class Scenario(NamedTuple):
     cells: np.ndarray
     controls: Optional[np.ndarray]
     recorded: bool
+    changes: Optional[dict] = None     # treatment changes (mmm_geo.optimize.treatment_plan)
 
 
 def _fail(problem: str, fix: str) -> None:
@@ -291,6 +297,11 @@ def forecast(run, cfg: ForecastConfig) -> tuple:
     """The forecast tables of a loaded run: (per period x geo, per plan, summary dict)."""
     check_settings(cfg)
     plans = scenarios(run, cfg)
+    if cfg.treatments:          # each plan again with the treatment changes
+        treatment_plan.check(cfg.treatments, run.config.model.treatment_kinds)
+        label = treatment_plan.describe(cfg.treatments)
+        plans += [sc._replace(name=f"{sc.name} ({label})", recorded=False, changes=cfg.treatments)
+                  for sc in plans]
     posterior = thin(run.idata.posterior, cfg.draws)
     first = plans[0].problem
     n_pre, n_time = first.pre.shape[1], run.ds.sizes[dims.TIME]
@@ -304,7 +315,7 @@ def forecast(run, cfg: ForecastConfig) -> tuple:
     frames, expected, kpi = [], [], []
     for sc in plans:
         e, k = simulate_kpi(run, sc.problem, sc.cells, posterior, trend, sc.controls, key,
-                            cfg.batch)
+                            cfg.batch, sc.changes)
         spend = (sc.cells[:, None, :] * sc.problem.pattern).sum(-1)
         obs = (run.ds["kpi"].values[:, sc.problem.offset:sc.problem.offset + len(sc.problem.weeks)]
                if sc.recorded else None)

@@ -7,7 +7,7 @@ Library code reads these through ``mmm_geo.optimize.horizon`` and ``mmm_geo.fore
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,10 @@ class ForecastConfig(HorizonSpec):
     root-mean-square fitted slope change), levels (future knot values drawn from the draw's
     fitted knot values' mean and spread: for knots that are a time effect, one per period) or
     flat (held at its last fitted value, as the fit's own held-out periods). ``draws``: posterior
-    draws used (evenly thinned; null: all).
+    draws used (evenly thinned; null: all). ``treatments``: changes of the fitted non-media
+    treatments over the horizon, e.g. ``treatments.price=+5%``, ``treatments.promotion.off=
+    [2027-01-04]`` (``mmm_geo.optimize.treatment_plan``); each plan is then forecast with and
+    without them.
     """
 
     run: Optional[str] = None
@@ -57,3 +60,4 @@ class ForecastConfig(HorizonSpec):
     seed: int = 0
     batch: int = 250
     output: str = "forecast"
+    treatments: Dict[str, Any] = field(default_factory=dict)

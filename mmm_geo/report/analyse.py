@@ -17,6 +17,7 @@ from mmm_geo.analysis.lift import lift_agreement
 from mmm_geo.analysis.performance import rank_channels
 from mmm_geo.analysis.roi import channel_metrics
 from mmm_geo.analysis.time_varying import multiplier_table
+from mmm_geo.analysis.treatments import treatment_draws, treatment_table
 from mmm_geo.errors import ConfigError
 from mmm_geo.report.config import ReportConfig
 from mmm_geo.report.recovery import Source
@@ -50,6 +51,7 @@ class Analysis(NamedTuple):
     lift: Optional[pd.DataFrame]   # lift_agreement (None: the data have no lift tests)
     synergy: pd.DataFrame          # synergy_table (empty without model.synergy)
     time_varying: pd.DataFrame     # multiplier_table (empty without model.time_varying)
+    treatments: pd.DataFrame = pd.DataFrame()   # treatment_table (empty without data.treatments)
 
 
 def read_optimizer(folder: Path) -> Optional[dict]:
@@ -140,6 +142,10 @@ def analyse(run, cfg: ReportConfig, recovery: Optional[Source]) -> Analysis:
         synergy=synergy_table(metrics, cfg.prob),
         time_varying=multiplier_table(run.idata.posterior, model.time_varying.channels, cfg.prob,
                                       recovery.truth if recovery is not None else None),
+        treatments=(treatment_table(treatment_draws(small, run.ds, run.scaling, model,
+                                                    accuracy.train_mask(run.idata)), model, cfg.prob,
+                                    recovery.truth if recovery is not None else None)
+                    if model.treatment_kinds else pd.DataFrame()),
     )
 
 

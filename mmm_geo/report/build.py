@@ -25,6 +25,8 @@ from mmm_geo.report.summary import RANKING_SPEC, add, executive, horizon_text, t
 
 SHARE_SPEC = [("component", "component", "text"), ("share_median", "share of KPI", "pct"),
               ("share_lo", "low", "pct"), ("share_hi", "high", "pct")]
+TREATMENT_SPEC = [("treatment", "treatment", "text"), ("metric", "", "text"), ("median", "median", "num"),
+                  ("lo", "low", "num"), ("hi", "high", "num"), ("true", "true", "num")]
 SYNERGY_SPEC = [("quantity", "", "text"), ("median", "median", "num"), ("lo", "low", "num"),
                 ("hi", "high", "num")]
 BUDGET_SPEC = [("channel", "channel", "text"), ("current", "current", "money"),
@@ -56,6 +58,14 @@ def contributions_section(a: Analysis, run, figs: Dict[str, bytes]) -> str:
                  "beyond each alone (negative: they cannibalise). A paired channel's ROI counts the "
                  "whole interaction, since switching it off loses it; its own ROI does not.</p>")
         body += H.table(syn, SYNERGY_SPEC, "table-synergy")
+    if len(a.treatments):
+        nat = a.treatments[a.treatments["geo"] == "all"]
+        body += ("<h3>Price and promotions</h3><p>They multiply the KPI without media: elasticity, "
+                 "the % change of that KPI per 1 % of price (kpi_elasticity: of the whole KPI); "
+                 "lift, the share a full promotion week adds to it; contribution, their revenue "
+                 "(a price's against the geo's mean price).</p>")
+        body += H.table(nat.rename(columns=dict(zip(nat.columns[6:8], ("lo", "hi")))),
+                        TREATMENT_SPEC, "table-treatments")
     body += ("<p class='muted'>Trend and seasonality are centred over the fitted weeks: they move "
              "the KPI from week to week but add about nothing over the window. With a "
              "multiplicative baseline they are the baseline times the trend and seasonal terms."

@@ -119,6 +119,7 @@ def all_tables(a: Analysis) -> Dict[str, pd.DataFrame]:
         "decomposition": decomposition(a),
         "synergy": a.synergy,
         "time_varying": a.time_varying,
+        "treatments": a.treatments,
         "response_curves": summary_long(a.curves, "revenue"),
         "adstock": summary_long(a.decay, "weight"),
         "accuracy": accuracy(a),
