@@ -291,3 +291,48 @@ def test_values_too_large_for_the_model_are_an_error(tiny_frame):
     assert "larger units" in msg
     df.loc[7, "tv_spend"] = 9e14
     to_dataset(df, CFG, "panel.csv")
+
+
+@pytest.mark.slow
+def test_fit_with_an_excluded_week_and_a_holdout(tmp_path):
+    """A tiny fit end to end: the excluded week is in the trace's data but not in its
+    log-likelihood (so not in LOO), nor in the fit or holdout metrics; the run loads back."""
+    from mmm_geo.config import ValidationConfig
+    from mmm_geo.run import fit, load_run
+
+    from conftest import quick_fit_config
+
+    base = quick_fit_config()
+    base = replace(base, inference=replace(base.inference, warmup=60, draws=60))
+    times = pd.date_range(TINY_SIM.start, periods=N_WEEKS, freq="7D")
+    cfg = replace(base, data=DataConfig(exclude=[str(times[9].date()), str(times[37].date())]),
+                  validation=ValidationConfig(holdout=4))
+    metrics = fit(cfg, tmp_path / "run")
+    run = load_run(tmp_path / "run")
+    assert excluded(run.ds).tolist() == [t in (9, 37) for t in range(N_WEEKS)]
+    loo_times = run.idata.log_likelihood["kpi"]["time"].values
+    assert len(loo_times) == N_WEEKS - 4 - 1 and times[9] not in loo_times
+    assert metrics["holdout"]["periods"] == 3 and metrics["data_warnings"] == []
+    assert fit_window(run.idata) == N_WEEKS - 4
+
+
+def test_data_warnings_reach_the_cli_user(tiny_frame, tmp_path):
+    """An outlier week in a file whose fit then stops (adstock window too long; no MCMC): the
+    warning is on stderr before the error."""
+    import json
+    from dataclasses import asdict
+
+    from test_validation import run_fit
+
+    df = tiny_frame[0].copy()
+    df.loc[N_WEEKS + 12, "revenue"] /= 500
+    df.to_csv(tmp_path / "panel.csv", index=False)
+    (tmp_path / "conf" / "data").mkdir(parents=True)
+    (tmp_path / "conf" / "data" / "panel.yaml").write_text(
+        json.dumps(asdict(replace(CFG, path="panel.csv"))))
+    proc = run_fit(tmp_path, "--config-dir", str(tmp_path / "conf"), "data=panel",
+                   "model.adstock.max_lag=30")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    warning = proc.stderr.index("mmm-geo: warning: panel.csv, column 'revenue': 1 outlier week")
+    assert f"geo_01 {week(df, 12)}" in proc.stderr
+    assert warning < proc.stderr.index("mmm-geo: error: ")
