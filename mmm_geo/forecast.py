@@ -145,7 +145,8 @@ def _window_inputs(run, problem: Problem, cells: np.ndarray, controls: Optional[
     return ModelData(f32(np.zeros((n_geo, n))), f32(media), f32(ctrl), f32(np.eye(n)), f32(season),
                      np.zeros(n, bool), f32(np.zeros((n_geo, n))), f32(np.zeros(n_ch)), f32(unit),
                      treatments=f32(treatment_plan.window(run, problem.offset, n_pre,
-                                                          [str(w) for w in problem.weeks], changes or {})))
+                                                          [str(w) for w in problem.weeks],
+                                                          changes or {})))
 
 
 def simulate_kpi(run, problem: Problem, cells: np.ndarray, posterior, trend: np.ndarray,

@@ -1,8 +1,9 @@
 """One fit = one run folder: load, scale, sample, diagnose, summarise, save; and load it back.
 
 A run folder holds ``trace.nc``, ``config.yaml`` (resolved), ``scaling.json``, ``diagnostics.csv``,
-``summary.csv`` (ROI, marginal ROI and contribution with 90 % intervals), ``truth.json`` for
-simulated data, and ``metrics.json``. Every file is written atomically and ``metrics.json`` last, so
+``summary.csv`` (ROI, marginal ROI and contribution with 90 % intervals), ``treatments.csv``
+(price elasticity, promotion lift, with ``data.treatments``), ``truth.json`` for simulated data,
+and ``metrics.json``. Every file is written atomically and ``metrics.json`` last, so
 a folder without it is an incomplete run, never mistaken for a finished one.
 """
 

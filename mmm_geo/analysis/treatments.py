@@ -55,7 +55,9 @@ def treatment_draws(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg
     revenue = (parts["treatments"] * rpk).sum((dims.GEO, dims.TIME))
     mask = np.ones(ds.sizes[dims.TIME], bool) if train is None else np.asarray(train, bool)
     fit = parts.isel({dims.TIME: np.flatnonzero(mask)})
-    media = fit["media"].sum(dims.CHANNEL) + (fit["synergy"].sum(dims.PAIR) if "synergy" in fit else 0)
+    media = fit["media"].sum(dims.CHANNEL)
+    if "synergy" in fit:
+        media = media + fit["synergy"].sum(dims.PAIR)
     share = 1 - media.sum((dims.GEO, dims.TIME)) / fit["expected"].sum((dims.GEO, dims.TIME))
     return xr.Dataset({"coef": ((*SAMPLE, dims.TREATMENT), np.asarray(nat)),
                        "coef_geo": ((*SAMPLE, dims.GEO, dims.TREATMENT), geo),
@@ -105,6 +107,7 @@ def print_treatments(table: pd.DataFrame) -> None:
         return
     print("\nNon-media treatments, posterior median and 90% interval (elasticity: % KPI per 1% "
           "price; lift: KPI share of a full promotion week; contribution: revenue):")
-    cols = [c for c in ("treatment", "metric", "median", "p5", "p95", "true", "covered") if c in table]
+    cols = [c for c in ("treatment", "metric", "median", "p5", "p95", "true", "covered")
+            if c in table]
     print(table.loc[table["geo"] == NATION, cols].to_string(index=False,
                                                             float_format=lambda x: f"{x:,.3f}"))

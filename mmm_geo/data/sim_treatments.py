@@ -25,14 +25,16 @@ import numpy as np
 from mmm_geo.config import SimulationConfig, TreatmentColumn
 from mmm_geo.errors import ConfigError
 
-COLUMNS = {"price": ("price", "avg_price"), "promotion": ("promotion", "promotion")}  # kind: name, column
+COLUMNS = {"price": ("price", "avg_price"),            # kind: (treatment name, column)
+           "promotion": ("promotion", "promotion")}
 
 
 def check(cfg: SimulationConfig) -> None:
     """Known kinds, a lift above -100 % and a spread >= 0."""
     bad = sorted(set(cfg.treatments) - set(COLUMNS))
     if bad or cfg.promo_lift <= -1 or cfg.treatment_geo_sd < 0:
-        raise ConfigError(f"simulation.treatments={list(cfg.treatments)}, promo_lift={cfg.promo_lift}, "
+        raise ConfigError(f"simulation.treatments={list(cfg.treatments)}, "
+                          f"promo_lift={cfg.promo_lift}, "
                           f"treatment_geo_sd={cfg.treatment_geo_sd}\n  fix: list kinds of "
                           f"{sorted(COLUMNS)}, with promo_lift > -1 and treatment_geo_sd >= 0")
 
@@ -56,7 +58,8 @@ def draw(cfg: SimulationConfig, geos: List[str], base_pc: np.ndarray, media_pc: 
         if kind == "price":
             level = rng.uniform(5.0, 15.0, size=(g, 1))
             drift = np.cumsum(rng.normal(0, 0.02, size=(g, t)), axis=1)
-            discount = np.where(rng.uniform(size=(g, t)) < 0.12, rng.uniform(0.8, 0.92, (g, t)), 1.0)
+            on_sale = rng.uniform(size=(g, t)) < 0.12
+            discount = np.where(on_sale, rng.uniform(0.8, 0.92, (g, t)), 1.0)
             value = level * np.exp(drift - drift.mean(1, keepdims=True)) * discount
             coef = cfg.price_elasticity + cfg.treatment_geo_sd * rng.normal(size=g)
             z = np.log(value / value.mean(1, keepdims=True))

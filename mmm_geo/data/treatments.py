@@ -58,10 +58,12 @@ def variables(grid, treatments: Dict[str, TreatmentColumn], source: str) -> Dict
     values = np.stack([grid(t.column) for t in treatments.values()], axis=-1)
     for k, (name, t) in enumerate(treatments.items()):
         if np.ptp(values[..., k]) == 0:
-            v.fail(source, t.column, f"treatment '{name}' is constant ({values.flat[k]:g}) in every row",
+            v.fail(source, t.column,
+                   f"treatment '{name}' is constant ({values.flat[k]:g}) in every row",
                    f"remove '{name}' from data.treatments (a constant cannot be measured)")
     return {"treatments": ((dims.GEO, dims.TIME, dims.TREATMENT), values),
-            "treatment_kind": ((dims.TREATMENT,), np.asarray([t.kind for t in treatments.values()]))}
+            "treatment_kind": ((dims.TREATMENT,),
+                               np.asarray([t.kind for t in treatments.values()]))}
 
 
 def kinds(ds: xr.Dataset) -> Dict[str, str]:

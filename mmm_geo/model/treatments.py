@@ -34,6 +34,7 @@ from mmm_geo.config import ModelConfig, Prior
 from mmm_geo.data.treatments import KINDS
 from mmm_geo.errors import ConfigError
 from mmm_geo.model import priors
+from mmm_geo.model.media import _sample_vector   # one vector of per-element priors
 
 POOLING = ("national", "geo")
 KIND_PRIORS = {"price": Prior("normal", -1.0, 1.0), "promotion": Prior("normal", 0.0, 0.3)}
@@ -68,7 +69,8 @@ def spec(cfg: ModelConfig) -> Spec:
         extra = sorted(set(cfg.treatments) - set(kinds))
         if extra:
             raise ConfigError(f"model.treatments: {extra} are not treatments of the data "
-                              f"({sorted(kinds)})\n  fix: name them under data.treatments or drop them")
+                              f"({sorted(kinds)})\n  fix: name them under data.treatments or "
+                              "drop them")
     models = {name: cfg.treatments.get(name) for name in kinds}
     chosen, geo, geo_sd = [], [], []
     for k, (name, m) in enumerate(models.items()):
@@ -84,18 +86,10 @@ def spec(cfg: ModelConfig) -> Spec:
             priors.check_prior(f"treatments.{name}.geo_sd", geo_sd[-1])
     for group, what in ((chosen, "prior"), (geo_sd, "geo_sd")):
         if len({p.dist for p in group}) > 1:
-            raise ConfigError(f"model.treatments: every treatment's {what} must use one distribution "
-                              f"(got {sorted({p.dist for p in group})})\n  fix: e.g. give all of "
-                              "them normal priors")
+            raise ConfigError(f"model.treatments: every treatment's {what} must use one "
+                              f"distribution (got {sorted({p.dist for p in group})})\n  fix: "
+                              "e.g. give all of them normal priors")
     return Spec(tuple(kinds), tuple(kinds.values()), tuple(chosen), tuple(geo), tuple(geo_sd))
-
-
-def _vector(name: str, chosen: Tuple[Prior, ...], dim: str) -> jnp.ndarray:
-    a, b = jnp.asarray([p.a for p in chosen]), jnp.asarray([p.b for p in chosen])
-    if chosen[0].dist == "fixed":
-        return a
-    with numpyro.plate(dim, len(chosen), dim=-1):
-        return numpyro.sample(name, priors.PRIORS[chosen[0].dist](a, b))
 
 
 def sample(sp: Spec, n_geo: int) -> Dict[str, jnp.ndarray]:
@@ -103,9 +97,9 @@ def sample(sp: Spec, n_geo: int) -> Dict[str, jnp.ndarray]:
     their spread and standardised geo deviations. Nothing without treatments."""
     if not sp.names:
         return {}
-    out = {SITE: _vector(SITE, sp.priors, dims.TREATMENT)}
+    out = {SITE: _sample_vector(SITE, sp.priors, dims.TREATMENT)}
     if sp.geo:
-        out[SD_SITE] = _vector(SD_SITE, sp.geo_sd, dims.GEO_TREATMENT)
+        out[SD_SITE] = _sample_vector(SD_SITE, sp.geo_sd, dims.GEO_TREATMENT)
         with numpyro.plate(dims.GEO_TREATMENT, len(sp.geo), dim=-1), \
                 numpyro.plate(dims.GEO, n_geo, dim=-2):
             out[ETA_SITE] = numpyro.sample(ETA_SITE, dist.Normal(0.0, 1.0))

@@ -57,7 +57,8 @@ def check(changes: Dict[str, Any], treatment_kinds: Dict[str, str]) -> None:
             if not (isinstance(value, str) and PERCENT.match(value)):
                 _fail(f"treatments.{name}={value!r}: a price change is a percentage",
                       f"e.g. treatments.{name}=+5%")
-        elif not (value in SWITCHES or isinstance(value, dict) and value and set(value) <= set(SWITCHES)):
+        elif not (value in SWITCHES
+                  or isinstance(value, dict) and value and set(value) <= set(SWITCHES)):
             _fail(f"treatments.{name}={value!r}: a promotion is switched off or on in dates",
                   f"e.g. treatments.{name}.off=[2027-01-04] or treatments.{name}=off")
 
@@ -85,7 +86,7 @@ def window(run, offset: int, n_pre: int, horizon: List[str], changes: Dict[str, 
         return np.zeros((n_geo, n, 0))
     idx = np.arange(offset - n_pre, offset + len(horizon))
     inside = (idx >= 0) & (idx < ds.sizes[dims.TIME])
-    default = np.asarray(ref, float)[:, None, :]                 # price: the reference; promotion: 0
+    default = np.asarray(ref, float)[:, None, :]         # price: the reference; promotion: 0
     values = np.broadcast_to(default, (n_geo, n, len(named))).copy()
     values[:, inside] = ds["treatments"].values[:, idx[inside]]
     for name, value in changes.items():

@@ -25,8 +25,9 @@ from mmm_geo.report.summary import RANKING_SPEC, add, executive, horizon_text, t
 
 SHARE_SPEC = [("component", "component", "text"), ("share_median", "share of KPI", "pct"),
               ("share_lo", "low", "pct"), ("share_hi", "high", "pct")]
-TREATMENT_SPEC = [("treatment", "treatment", "text"), ("metric", "", "text"), ("median", "median", "num"),
-                  ("lo", "low", "num"), ("hi", "high", "num"), ("true", "true", "num")]
+TREATMENT_SPEC = [("treatment", "treatment", "text"), ("metric", "", "text"),
+                  ("median", "median", "num"), ("lo", "low", "num"), ("hi", "high", "num"),
+                  ("true", "true", "num")]
 SYNERGY_SPEC = [("quantity", "", "text"), ("median", "median", "num"), ("lo", "low", "num"),
                 ("hi", "high", "num")]
 BUDGET_SPEC = [("channel", "channel", "text"), ("current", "current", "money"),
