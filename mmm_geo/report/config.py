@@ -23,7 +23,8 @@ class ReportConfig:
     ``truth.json`` is used; otherwise ``recovery_run`` names a finished run on simulated data
     (with ``truth.json``), or ``simulate_recovery=true`` simulates a panel of the same geos x
     weeks x channels and fits it with the run's model (``recovery_chains``, ``recovery_warmup``,
-    ``recovery_draws``) into ``<run>/<output>/recovery_run``.
+    ``recovery_draws``) into ``<run>/<output>/recovery_run``. ``currency``: written before the
+    amounts of the executive summary (``$`` gives "$1 m over the next 13 weeks").
     """
 
     run: Optional[str] = None
@@ -41,6 +42,7 @@ class ReportConfig:
     recovery_warmup: int = 300
     recovery_draws: int = 300
     seed: int = 0
+    currency: str = ""
     tracking: str = "none"  # mlflow: log to MLflow, as for mmm-geo fit
     tracking_uri: Optional[str] = None
     tracking_experiment: Optional[str] = None

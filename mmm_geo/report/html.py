@@ -38,6 +38,13 @@ figcaption{font-size:.8rem;color:#555;max-width:900px}
 """
 
 
+def money(value, currency: str = "") -> str:
+    """An amount with the currency in front: ``money(-2500, "$")`` is ``-$2.5 k``."""
+    text = fmt(value, "money")
+    return text if text == "–" else (f"-{currency}{text[1:]}" if text.startswith("-")
+                                     else f"{currency}{text}")
+
+
 def fmt(value, kind: str = "num") -> str:
     """Display text of a number. Kinds: ``ratio`` (2 decimals), ``r3`` (3 decimals), ``pct`` (a
     share as %, 1 decimal),
