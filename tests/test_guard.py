@@ -96,14 +96,22 @@ def test_a_write_beyond_the_file_size_limit_is_a_user_error(tmp_path):
     assert_user_error(res, "File too large", "ulimit -f")
 
 
-def test_a_broken_run_folder_is_a_user_error_in_every_command(tmp_path):
+def test_a_broken_run_folder_is_a_user_error(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     (run / "metrics.json").write_text("{}")
     (run / "trace.nc").write_bytes(b"\x89HDF\r\n\x1a\n" + os.urandom(256))
-    for command in ("report", "optimize", "forecast"):
-        res = mmm(command, f"run={run}", cwd=tmp_path)
-        assert_user_error(res, str(run))
+    assert_user_error(mmm("optimize", f"run={run}", cwd=tmp_path), str(run))
+
+
+def test_an_unreadable_netcdf_is_a_run_error(tmp_path):
+    from mmm_geo.errors import RunError
+    from mmm_geo.inference.trace import load_trace
+
+    path = tmp_path / "trace.nc"
+    path.write_bytes(b"\x89HDF\r\n\x1a\n" + os.urandom(256))
+    with pytest.raises(RunError, match="cannot read the trace"):
+        load_trace(path)
 
 
 def test_a_bug_prints_its_traceback_a_request_to_report_it_and_exits_70(tmp_path):
@@ -216,7 +224,8 @@ def jax_cache(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mask, file_mode, dir_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)])
+@pytest.mark.parametrize("mask, file_mode, dir_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)],
+                         ids=["umask022", "umask077"])
 def test_fit_optimize_report_honour_the_umask_and_print_no_library_notices(
         tmp_path, jax_cache, mask, file_mode, dir_mode):
     """The README's main commands on the tiny experiment: every file and folder of the run gets
