@@ -72,7 +72,12 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class InferenceConfig:
-    """NUTS settings. ``chain_method`` auto: parallel when there is a device per chain."""
+    """NUTS settings. ``chain_method`` auto: parallel when there is a device per chain.
+
+    ``init``: where the chains start: ``median`` (the prior median, jittered) or ``svi`` (each
+    chain from its own draw of a mean-field variational fit of ``svi_steps`` Adam steps at rate
+    ``svi_lr``, whose variances also start the mass matrix; ``mmm_geo.inference.warm``).
+    """
 
     chains: int = 4
     warmup: int = 1000
@@ -81,6 +86,9 @@ class InferenceConfig:
     max_tree_depth: int = 10
     dense_mass: bool = False
     chain_method: str = "auto"
+    init: str = "median"
+    svi_steps: int = 1000
+    svi_lr: float = 0.01
     x64: bool = False
     progress_bar: bool = True
     ppc_batch: int = 500

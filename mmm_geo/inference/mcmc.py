@@ -17,6 +17,7 @@ from numpyro.infer import MCMC, NUTS, init_to_median
 from mmm_geo.config import InferenceConfig, ModelConfig
 from mmm_geo.data.scaling import ModelData
 from mmm_geo.errors import ConfigError
+from mmm_geo.inference import warm
 from mmm_geo.model.hierarchical import model
 
 EXTRA_FIELDS = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy",
@@ -50,9 +51,10 @@ def chain_method(cfg: InferenceConfig) -> str:
 
 
 def _mcmc(model_cfg: ModelConfig, cfg: InferenceConfig, warmup: int, draws: int, method: str,
-          progress: bool) -> MCMC:
+          progress: bool, inverse_mass=None) -> MCMC:
     kernel = NUTS(model, target_accept_prob=cfg.target_accept, max_tree_depth=cfg.max_tree_depth,
-                  dense_mass=cfg.dense_mass, init_strategy=init_to_median(num_samples=15))
+                  dense_mass=cfg.dense_mass, init_strategy=init_to_median(num_samples=15),
+                  inverse_mass_matrix=None if cfg.dense_mass else inverse_mass)
     return MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=cfg.chains,
                 chain_method=method, progress_bar=progress)
 
@@ -83,10 +85,11 @@ def run_nuts(data: ModelData, model_cfg: ModelConfig, cfg: InferenceConfig,
         probe.run(key, *args, y=args[0].y, extra_fields=EXTRA_FIELDS)
         jax.block_until_ready(probe.get_samples())
         compile_s = time.perf_counter() - t0
-    mcmc = _mcmc(model_cfg, cfg, cfg.warmup, cfg.draws, method,
-                 progress=cfg.progress_bar)
     t0 = time.perf_counter()
-    mcmc.run(key, *args, y=args[0].y, extra_fields=EXTRA_FIELDS)
+    init, inverse_mass = warm.svi_start(cfg, jax.random.fold_in(key, 1), args)
+    mcmc = _mcmc(model_cfg, cfg, cfg.warmup, cfg.draws, method,
+                 progress=cfg.progress_bar, inverse_mass=inverse_mass)
+    mcmc.run(key, *args, y=args[0].y, extra_fields=EXTRA_FIELDS, init_params=init)
     samples = jax.block_until_ready(mcmc.get_samples(group_by_chain=True))
     sample_s = time.perf_counter() - t0
     stats = mcmc.get_extra_fields(group_by_chain=True)
