@@ -5,8 +5,8 @@ and init (plain arguments). Every entry point runs under one guard (:func:`fail`
 (``mmm_geo.errors``): 0 done; 2 a user error (bad data, config, run folder, path, full disk, out of
 memory), its message naming what, where and the fix, no traceback; 3 a fit that did not converge
 under ``inference.strict=true``; 70 a bug in mmm_geo: its traceback and a request to report it;
-130 interrupted (Ctrl-C); 141 stdout closed early (``| head``). ``--verbose`` shows the notices of the libraries underneath (ArviZ, JAX),
-hidden by default.
+130 interrupted (Ctrl-C); 141 stdout closed early (``| head``). ``--verbose`` shows the notices
+of the libraries underneath (ArviZ, JAX), hidden by default.
 """
 
 from __future__ import annotations
@@ -229,6 +229,17 @@ def group_overrides(args: list) -> list:
     return out
 
 
+def _plain_command(name: str, args: list) -> None:
+    """``mmm-geo compare`` or ``mmm-geo init``: their own argument parsers, no Hydra."""
+    if name == "compare":
+        from mmm_geo.experiments.compare_report import main as compare_main
+
+        return compare_main(args)
+    from mmm_geo.init_config import main as init_main
+
+    return init_main(args, Path(CONF_DIR))
+
+
 def main() -> None:
     """Dispatch ``mmm-geo <command>`` to its Hydra app (``compare`` and ``init`` take plain
     arguments), under one guard (:func:`fail`).
@@ -246,24 +257,16 @@ def main() -> None:
               file=sys.stderr)
         sys.exit(2)
     name = sys.argv[1]
-    if name == "compare":
-        from mmm_geo.experiments.compare_report import main as compare_main
-
-        _guard(lambda: compare_main(sys.argv[2:]), name)
-        return
-    if name == "init":
-        from mmm_geo.init_config import main as init_main
-
-        _guard(lambda: init_main(sys.argv[2:], Path(CONF_DIR)), name)
+    if name in ("compare", "init"):
+        _guard(lambda: _plain_command(name, sys.argv[2:]), name)
         return
     sys.argv = [f"mmm-geo {name}"] + group_overrides(sys.argv[2:])
-    register_configs()
-    register_report_config()
-    app = hydra.main(version_base="1.3", config_path=CONF_DIR, config_name=name)(COMMANDS[name])
     user_full_error = "HYDRA_FULL_ERROR" in os.environ
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises, so errors are classified here
     try:
-        app()
+        register_configs()
+        register_report_config()
+        hydra.main(version_base="1.3", config_path=CONF_DIR, config_name=name)(COMMANDS[name])()
     except BaseException as err:  # noqa: BLE001  (classified by fail)
         if user_full_error and not isinstance(err, (SystemExit, KeyboardInterrupt)):
             raise
