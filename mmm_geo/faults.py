@@ -5,7 +5,8 @@ pid to the file ``MMM_GEO_FAULT_MARK`` names (if set) and sleeps until it is kil
 most, then it exits with code 99). Without the variable (always, outside tests) it does nothing.
 
 Points:
-  ``sample``             ``mmm_geo.run.fit``: the run's own sampling starts (nothing written yet)
+  ``sample``             ``mmm_geo.run.fit_window``: sampling starts (the first fold's with
+                         ``validation.folds``); nothing of this fit is written yet
   ``write:<file name>``  inside an atomic write of that file (``trace.nc``, ``metrics.json``,
                          ``index.csv``, ...): its temp file is written, not yet renamed into place
 """
