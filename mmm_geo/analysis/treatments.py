@@ -3,11 +3,8 @@ their contributions, with intervals (``treatments.csv``).
 
 Per treatment (``mmm_geo.model.treatments``):
 
-- price: ``elasticity`` (``b``: the non-media KPI moves by ``b`` % per 1 % of price) and
-  ``kpi_elasticity`` (the elasticity of the whole modelled KPI over the training window, ``b``
-  times the non-media share of the mean, as media stay additive);
-- promotion: ``lift``, the KPI share a full promotion week adds to the non-media KPI
-  (``exp(b) - 1``);
+- price: ``elasticity`` (``b``: the mean KPI moves by ``b`` % per 1 % of price);
+- promotion: ``lift``, the KPI share a full promotion week adds (``exp(b) - 1``);
 - both: ``contribution``, the treatment's part of the mean revenue over the window (for a price,
   against the geo's mean training price), from the contribution decomposition.
 
@@ -43,8 +40,7 @@ def effect(kind: str, coef: np.ndarray) -> np.ndarray:
 def treatment_draws(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg: ModelConfig,
                     train: Optional[np.ndarray] = None, batch: int = 250) -> xr.Dataset:
     """Per draw: ``coef`` (chain, draw, treatment; national), ``coef_geo`` (chain, draw, geo,
-    treatment), ``contribution`` (revenue over the window, chain, draw, treatment) and
-    ``non_media_share`` (of the modelled KPI over the training periods, chain, draw)."""
+    treatment) and ``contribution`` (revenue over the window, chain, draw, treatment)."""
     sp = tr.spec(cfg)
     n_geo = ds.sizes[dims.GEO]
     geo = map_draws(lambda p: tr.coefficients(sp, p, n_geo), posterior, cfg, batch)
@@ -53,16 +49,9 @@ def treatment_draws(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg
     parts = decomposition(posterior, ds, scaling, cfg, train, batch)
     rpk = ds["revenue_per_kpi"]
     revenue = (parts["treatments"] * rpk).sum((dims.GEO, dims.TIME))
-    mask = np.ones(ds.sizes[dims.TIME], bool) if train is None else np.asarray(train, bool)
-    fit = parts.isel({dims.TIME: np.flatnonzero(mask)})
-    media = fit["media"].sum(dims.CHANNEL)
-    if "synergy" in fit:
-        media = media + fit["synergy"].sum(dims.PAIR)
-    share = 1 - media.sum((dims.GEO, dims.TIME)) / fit["expected"].sum((dims.GEO, dims.TIME))
     return xr.Dataset({"coef": ((*SAMPLE, dims.TREATMENT), np.asarray(nat)),
                        "coef_geo": ((*SAMPLE, dims.GEO, dims.TREATMENT), geo),
-                       "contribution": revenue.transpose(*SAMPLE, dims.TREATMENT),
-                       "non_media_share": share.transpose(*SAMPLE)},
+                       "contribution": revenue.transpose(*SAMPLE, dims.TREATMENT)},
                       coords={dims.TREATMENT: list(sp.names), dims.GEO: ds.coords[dims.GEO].values})
 
 
@@ -81,9 +70,6 @@ def treatment_table(draws: xr.Dataset, cfg: ModelConfig, prob: float = 0.9,
     for k, (name, kind) in enumerate(zip(sp.names, sp.kinds)):
         coef = draws["coef"].isel({dims.TREATMENT: k}).values
         rows.append(_row(name, kind, METRIC[kind], NATION, effect(kind, coef), prob))
-        if kind == PRICE:
-            rows.append(_row(name, kind, "kpi_elasticity", NATION,
-                             coef * draws["non_media_share"].values, prob))
         rows.append(_row(name, kind, "contribution", NATION,
                          draws["contribution"].isel({dims.TREATMENT: k}).values, prob))
         if k in sp.geo:

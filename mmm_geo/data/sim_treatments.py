@@ -1,7 +1,7 @@
 """Simulated non-media treatments with known truth (``simulation.treatments``).
 
-Plain NumPy, written apart from ``mmm_geo.model.treatments``. For geo g and week t the KPI
-without media, ``base[g,t]`` (baseline, trend, seasonality and controls), is multiplied by
+Plain NumPy, written apart from ``mmm_geo.model.treatments``. For geo g and week t the mean
+KPI ``base[g,t]`` (baseline, trend, seasonality, controls and media) is multiplied by
 
     T[g,t] = (price[g,t] / ref_g) ** e_g * (1 + lift_g) ** promo[g,t]
 
@@ -11,9 +11,10 @@ with ``ref_g`` the geo's mean price over the panel; ``e_g`` is normal around
 drift and discount weeks; promotion: 0/1 weeks drawn per geo. Drawn from their own random
 stream, so the rest of the panel is the same with or without them.
 
-The truth holds the elasticity, the lift (per geo too), the elasticity of the whole mean KPI
-over the panel and each treatment's revenue contribution: ``base (T - 1)`` split in proportion
-to the treatments' log multipliers (the model's decomposition, ``mmm_geo.model.treatments``).
+The truth holds the elasticity, the lift (per geo too) and each treatment's revenue
+contribution: ``base (T - 1)`` split in proportion to the treatments' log multipliers (the
+model's decomposition, ``mmm_geo.model.treatments``). Media's truth (ROI, contributions) is
+stated at the reference price without promotions, as the model's.
 """
 
 from __future__ import annotations
@@ -44,10 +45,10 @@ def data_columns(cfg: SimulationConfig) -> Dict[str, TreatmentColumn]:
     return {COLUMNS[k][0]: TreatmentColumn(column=COLUMNS[k][1], kind=k) for k in cfg.treatments}
 
 
-def draw(cfg: SimulationConfig, geos: List[str], base_pc: np.ndarray, media_pc: np.ndarray,
+def draw(cfg: SimulationConfig, geos: List[str], base_pc: np.ndarray,
          pop: np.ndarray) -> Tuple[np.ndarray, dict, dict]:
     """The multiplier ``T`` (geo, week), the table's columns and the truth of the treatments of
-    ``cfg`` on a panel with non-media and media KPI per capita ``base_pc``, ``media_pc``."""
+    ``cfg`` on a panel with mean KPI per capita ``base_pc`` (before the treatments)."""
     g, t = base_pc.shape
     if not cfg.treatments:
         return np.ones((g, t)), {}, {}
@@ -78,9 +79,6 @@ def draw(cfg: SimulationConfig, geos: List[str], base_pc: np.ndarray, media_pc: 
     mult = np.exp(total)
     ratio = np.where(np.abs(total) > 1e-12, np.expm1(total) / np.where(total == 0, 1, total), 1.0)
     contribution = (base_pc * ratio * pop[:, None])[..., None] * each
-    kpi_share = (base_pc * mult).sum() / (base_pc * mult + media_pc).sum()
     for k, name in enumerate(truth):
         truth[name]["contribution"] = float(contribution[..., k].sum())
-        if truth[name]["kind"] == "price":
-            truth[name]["kpi_elasticity"] = float(cfg.price_elasticity * kpi_share)
     return mult, columns, truth

@@ -15,7 +15,7 @@ channel's national ROI is its drawn target. ``family=default``: geometric adstoc
 ``saturation`` curve (Hill with slope 1, or logistic) for every channel, similar channel sizes;
 ``family=wide``: forms, sizes and flighting from the wider family of ``mmm_geo.data.sim_wide``
 (drawn from their own random stream, so the default panel is the same with or without it).
-With ``treatments``, price and promotion factors multiply the non-media part (the first line)
+With ``treatments``, price and promotion factors multiply the whole mean
 (``mmm_geo.data.sim_treatments``).
 """
 
@@ -195,8 +195,8 @@ def simulate(cfg: SimulationConfig = SimulationConfig(),
                             else sim_mediation.respond(x, x * spend_scale, media, mediator), media)
     base_pc = base[:, None] * (1 + trend + season)[None, :] + z @ gamma
     noise = rng.normal(0, cfg.noise * base.mean(), size=(g, t))
-    mult, treat_columns, treat_truth = sim_treatments.draw(cfg, geos, base_pc, media_pc, pop)
-    mean_pc = base_pc * mult + media_pc       # treatments multiply the non-media KPI
+    mult, treat_columns, treat_truth = sim_treatments.draw(cfg, geos, base_pc + media_pc, pop)
+    mean_pc = (base_pc + media_pc) * mult     # treatments multiply the mean KPI
     frame = {"geo": np.repeat(geos, t), "week": np.tile(pd.date_range(cfg.start, periods=t, freq="7D"), g),
              **_kpi(mean_pc, noise, pop, cfg), "population": np.repeat(pop, t)}
     for j, name in enumerate(channels):

@@ -7,8 +7,8 @@ On the scaled KPI ``y[g, t]`` (per capita, divided by its mean, see ``mmm_geo.da
     y[g,t] ~ a likelihood with mean mu (``LIKELIHOODS``)
 
 - ``baseline_g ~ Normal(baseline_mean, baseline_sd)``: geo random intercepts.
-- Non-media treatments (price, promotions) multiply the non-media part of the mean by
-  ``exp(sum_k b_k z_k)`` (``mmm_geo.model.treatments``); their share is the ``treatments`` part.
+- Non-media treatments (price, promotions) multiply the mean by ``exp(sum_k b_k z_k)``
+  (``mmm_geo.model.treatments``); what they add is the ``treatments`` part.
 - The media term, its priors (on the ROI scale by default) and its geo effects are the media
   component's; every likelihood has mean ``mu``, so contributions (counterfactual differences of
   the mean) mean the same under each.
@@ -138,8 +138,7 @@ def components(params: Params, data: ModelData, cfg: ModelConfig,
         **media,
     }
     if data.treatments is not None and data.treatments.shape[-1]:   # mmm_geo.model.treatments
-        non_media = out["baseline"] + out["trend"] + out["seasonality"] + out["controls"].sum(-1)
-        out["treatments"] = tr.parts(tr.spec(cfg), params, data.treatments, non_media)
+        out["treatments"] = tr.parts(tr.spec(cfg), params, data.treatments, mean(out))
     return out
 
 

@@ -1,23 +1,24 @@
-"""Non-media treatments (price, promotions, events): a log-linear multiplier on the non-media KPI.
+"""Non-media treatments (price, promotions, events): a log-linear multiplier on the mean KPI.
 
-For geo g and period t, with ``N[g,t]`` the mean KPI without media (baseline, trend, seasonality
-and controls) and ``z[g,t,k]`` the treatment inputs (``mmm_geo.data.treatments``)::
+For geo g and period t, with ``S[g,t]`` the sum of the other parts of the mean (baseline, trend,
+seasonality, controls, media) and ``z[g,t,k]`` the treatment inputs (``mmm_geo.data.treatments``)::
 
-    mu[g,t] = N[g,t] * exp(sum_k b[g,k] z[g,t,k]) + media[g,t]
+    mu[g,t] = S[g,t] * exp(sum_k b[g,k] z[g,t,k])
 
-- price: ``z = log(price / ref_price_g)`` (``ref``: the geo's mean training price), so the
-  non-media KPI is multiplied by ``(price / ref)^b`` and ``b`` is its price elasticity exactly
-  (``d log N_treated / d log price = b``);
+- price: ``z = log(price / ref_price_g)`` (``ref``: the geo's mean training price), so the mean
+  is multiplied by ``(price / ref)^b`` and ``b`` is the price elasticity of the KPI exactly
+  (``d log mu / d log price = b``);
 - promotion (0/1 or an intensity): ``z`` is the column, so a full promotion week multiplies the
-  non-media KPI by ``exp(b)``: its lift is ``exp(b) - 1`` (a KPI share).
+  mean by ``exp(b)``: its lift is ``exp(b) - 1`` (a KPI share).
 
-Media stay additive, so ROI, its prior, lift tests and the optimizer keep their exact meaning;
-the elasticity of the whole KPI is ``b`` times the non-media share (reported beside it).
+The other parts (media included) are their values at the reference price without promotions:
+ROI, its prior, lift tests and the optimizer are stated there (after the data a price stays at
+its reference and there is no promotion, so the optimizer's horizon is exactly that).
 Coefficients are national (``pooling: national``) or per geo (``pooling: geo``:
 ``b[g,k] = b_k + sd_k eta[g,k]``, ``eta ~ Normal(0, 1)``, non-centred).
 
-The effect's share of the mean (:func:`parts`) splits ``N (exp(L) - 1)``, ``L = sum_k b z``,
-over the treatments in proportion to their ``b_k z_k``: additive, exact in sum, and each
+What the treatments add to the mean (:func:`parts`) is ``S (exp(L) - 1)``, ``L = sum_k b z``,
+split over the treatments in proportion to their ``b_k z_k``: additive, exact in sum, and each
 treatment's own counterfactual when it is the only one active.
 """
 
@@ -125,15 +126,15 @@ def log_effect(sp: Spec, params: Dict[str, jnp.ndarray], z: jnp.ndarray) -> jnp.
 
 
 def parts(sp: Spec, params: Dict[str, jnp.ndarray], z: jnp.ndarray,
-          non_media: jnp.ndarray) -> jnp.ndarray:
-    """Each treatment's additive part of the mean, (geo, time, treatment): ``N (exp(L) - 1)``
-    split in proportion to ``b_k z_k`` (module docstring); ``non_media`` is ``N`` (geo, time)."""
+          untreated: jnp.ndarray) -> jnp.ndarray:
+    """Each treatment's additive part of the mean, (geo, time, treatment): ``S (exp(L) - 1)``
+    split in proportion to ``b_k z_k`` (module docstring); ``untreated`` is ``S`` (geo, time)."""
     each = log_effect(sp, params, z)
     total = each.sum(-1)
     small = jnp.abs(total) < EPS
     safe = jnp.where(small, 1.0, total)
     ratio = jnp.where(small, 1.0 + 0.5 * total, jnp.expm1(safe) / safe)   # (exp(L) - 1) / L
-    return (non_media * ratio)[..., None] * each
+    return (untreated * ratio)[..., None] * each
 
 
 def site_coords(sp: Spec) -> Dict[str, list]:

@@ -61,10 +61,10 @@ def contributions_section(a: Analysis, run, figs: Dict[str, bytes]) -> str:
         body += H.table(syn, SYNERGY_SPEC, "table-synergy")
     if len(a.treatments):
         nat = a.treatments[a.treatments["geo"] == "all"]
-        body += ("<h3>Price and promotions</h3><p>They multiply the KPI without media: elasticity, "
-                 "the % change of that KPI per 1 % of price (kpi_elasticity: of the whole KPI); "
-                 "lift, the share a full promotion week adds to it; contribution, their revenue "
-                 "(a price's against the geo's mean price).</p>")
+        body += ("<h3>Price and promotions</h3><p>They multiply the KPI: elasticity, its % change "
+                 "per 1 % of price; lift, the share a full promotion week adds; contribution, their "
+                 "revenue (a price's against the geo's mean price). Media's ROI is at the mean "
+                 "price without promotions.</p>")
         body += H.table(nat.rename(columns=dict(zip(nat.columns[6:8], ("lo", "hi")))),
                         TREATMENT_SPEC, "table-treatments")
     body += ("<p class='muted'>Trend and seasonality are centred over the fitted weeks: they move "
