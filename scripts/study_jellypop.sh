@@ -15,9 +15,11 @@ $MMM fit experiment=jellypop output_dir="$OUT/fit" "$@"
 $MMM fit experiment=jellypop validation.holdout=13 output_dir="$OUT/holdout" "$@"
 $MMM optimize run="$OUT/fit" budget=1000000 start=2024-03-04 weeks=13
 $MMM report run="$OUT/fit" validation_run="$OUT/holdout" currency='$'
+$MMM forecast run="$OUT/holdout"      # the held-out weeks scored: interval coverage
 .venv/bin/python scripts/baseline_ridge.py conf/data/jellypop.yaml --holdout 13 \
     --boot "${RIDGE_BOOT:-200}" --out "$OUT/results"
 cp "$OUT/fit/metrics.json" "$OUT/results/fit_metrics.json"
 cp "$OUT/holdout/metrics.json" "$OUT/results/holdout_metrics.json"
+cp "$OUT/holdout/forecast/forecast.json" "$OUT/results/holdout_forecast.json"
 cp "$OUT/fit/summary.csv" "$OUT/fit/optimize/allocation.csv" "$OUT/fit/optimize/outcomes.csv" \
     "$OUT/fit/report/report.html" "$OUT/results/"

@@ -21,12 +21,14 @@ $MMM fit experiment=pymc_mmm_example 'model.time_varying.channels=[x1,x2]' outpu
 $MMM forecast run="$OUT/fit" plan="$PLAN"
 $MMM optimize run="$OUT/fit" plan="$PLAN"
 $MMM report run="$OUT/fit" validation_run="$OUT/holdout"
+$MMM forecast run="$OUT/holdout"      # the held-out weeks scored: interval coverage
 .venv/bin/python scripts/truth_pymc_mmm_example.py "$OUT/fit" --plan "$PLAN" --tv-run "$OUT/tv" \
     --out "$OUT/results/truth_check.json"
 .venv/bin/python scripts/baseline_ridge.py conf/data/pymc_mmm_example.yaml --holdout 13 \
     --boot "${RIDGE_BOOT:-200}" --out "$OUT/results"
 cp "$OUT/fit/metrics.json" "$OUT/results/fit_metrics.json"
 cp "$OUT/holdout/metrics.json" "$OUT/results/holdout_metrics.json"
+cp "$OUT/holdout/forecast/forecast.json" "$OUT/results/holdout_forecast.json"
 cp "$OUT/tv/metrics.json" "$OUT/results/tv_metrics.json"
 cp "$OUT/fit/summary.csv" "$OUT/fit/optimize/allocation.csv" "$OUT/fit/optimize/outcomes.csv" \
     "$OUT/fit/forecast/forecast.csv" "$OUT/tv/time_varying.csv" "$OUT/fit/report/report.html" "$OUT/results/"

@@ -49,7 +49,7 @@ def effect(x: np.ndarray, c: int) -> np.ndarray:
 def base(dates: pd.DatetimeIndex, index: np.ndarray) -> np.ndarray:
     """True intercept + trend + seasonality (KPI units) at calendar indices ``index``."""
     trend = (index * 50.0 / (N_DATA - 1) + 10) ** 0.25 - 1
-    doy = dates.dayofyear.values
+    doy = dates.day_of_year.values
     season = 0.5 * (-np.sin(4 * np.pi * doy / 365.5) + np.cos(2 * np.pi * doy / 365.5))
     return AMPLITUDE * (2.0 + trend + season)
 
