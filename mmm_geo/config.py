@@ -108,7 +108,7 @@ class SimMediation:
     mediator: Optional[str] = None
     upstream: List[str] = field(default_factory=list)
     lift: float = 0.8
-    noise: float = 0.1
+    noise: float = 0.3
 
 
 @dataclass(frozen=True)

@@ -143,7 +143,7 @@ def test_fit_recovers_direct_and_indirect_effects(tmp_path):
     sim = dataclasses.replace(SIM, geos=6, weeks=104, seed=0)
     model = ModelConfig(mediation=MEDIATION, priors=PriorsConfig(media_geo_sd=Prior("fixed", 0.25, 0.0)))
     cfg = FitConfig(simulation=sim, name="mediation", seed=0, model=model,
-                    inference=InferenceConfig(chains=2, warmup=300, draws=300, progress_bar=False))
+                    inference=InferenceConfig(chains=2, warmup=300, draws=400, progress_bar=False))
     metrics = fit(cfg, tmp_path / "run")
     summary = pd.read_csv(tmp_path / "run" / "summary.csv").set_index(["metric", "channel"])
     assert metrics["convergence"]["divergences"] == 0 and metrics["convergence"]["max_rhat"] <= 1.01
