@@ -187,7 +187,7 @@ def test_fit_recovers_price_elasticity_and_promotion_lift(tmp_path):
     cfg = FitConfig(simulation=sim,
                     model=ModelConfig(adstock=AdstockConfig(max_lag=4), trend_knots=2,
                                       priors=fixed),
-                    inference=InferenceConfig(chains=2, warmup=300, draws=250, progress_bar=False,
+                    inference=InferenceConfig(chains=2, warmup=400, draws=500, progress_bar=False,
                                               ess_min=50))
     metrics = fit(cfg, tmp_path)
     table = pd.read_csv(tmp_path / "treatments.csv")
