@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -61,6 +62,16 @@ def posterior_equal(a: Path, b: Path) -> bool:
     pa, pb = load_run(a).idata.posterior, load_run(b).idata.posterior
     return set(pa.data_vars) == set(pb.data_vars) and all(
         np.array_equal(pa[v].values, pb[v].values) for v in pa.data_vars)
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _flip_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
 
 
 @pytest.fixture(scope="module")
@@ -135,17 +146,12 @@ def test_two_sweeps_at_once_fit_each_point_once(tmp_path, env):
     assert sum(o.count(": fitting in ") for o in outs) == 2, outs
     assert [store.read_json(r / store.RECORD)["attempts"] for r in runs] == [1, 1]
     index = pd.read_csv(exp / store.INDEX)
-    assert sorted(index["run_id"]) == [r.name for r in runs] and set(index["status"]) == {"complete"}
-
-
-def _truncate(path: Path) -> None:
-    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-
-
-def _flip_byte(path: Path) -> None:
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    path.write_bytes(bytes(data))
+    assert sorted(index["run_id"]) == [r.name for r in runs]
+    assert set(index["status"]) == {"complete"}
+    _truncate(runs[0] / "trace.nc")                         # a sweep's run names the sweep's fix
+    fix = f"fix: delete {runs[0] / store.COMPLETE} and re-run the sweep"
+    with pytest.raises(RunError, match=re.escape(fix)):
+        load_run(runs[0])
 
 
 @pytest.mark.slow
