@@ -17,7 +17,7 @@ PLAN=experiments/pymc_mmm_example/plan_next13.csv
 MMM=.venv/bin/mmm-geo
 $MMM fit experiment=pymc_mmm_example output_dir="$OUT/fit" "$@"
 $MMM fit experiment=pymc_mmm_example validation.holdout=13 output_dir="$OUT/holdout" "$@"
-$MMM fit experiment=pymc_mmm_example 'model.time_varying.channels=[x1,x2]' output_dir="$OUT/tv" "$@"
+$MMM fit experiment=pymc_mmm_example 'model.time_varying.channels=[x1,x2]' inference.target_accept=0.95 output_dir="$OUT/tv" "$@"
 $MMM forecast run="$OUT/fit" plan="$PLAN"
 $MMM optimize run="$OUT/fit" plan="$PLAN"
 $MMM report run="$OUT/fit" validation_run="$OUT/holdout"
