@@ -1,0 +1,82 @@
+"""The client studies (issue 13): every study's experiment composes into a valid FitConfig and its
+data config reads its file with the project's loader; study 1 (JellyPop) runs end to end through
+its one command on short chains, and its report renders in headless Chromium and names every
+channel. Tests that need a dataset skip when it is absent from ../shared/data."""
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mmm_geo.config import FitConfig, register_configs, to_config
+from mmm_geo.data.load import load_dataset
+from tests.test_report import render_check
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+# study name -> (experiment, script, channels the data config must name)
+STUDIES = {
+    "jellypop": ("jellypop", "scripts/study_jellypop.sh",
+                 ["search_non_branded", "search_branded", "twitter_prospecting",
+                  "facebook_prospecting", "linear_tv", "facebook_retargeting"]),
+    "pymc_mmm_example": ("pymc_mmm_example", "scripts/study_pymc_mmm_example.sh", ["x1", "x2"]),
+}
+
+
+def compose(experiment: str, *overrides: str) -> FitConfig:
+    from hydra import compose as hydra_compose, initialize_config_dir
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return to_config(hydra_compose("fit", overrides=[f"experiment={experiment}", *overrides]))
+
+
+def data_file(cfg: FitConfig) -> Path:
+    return (ROOT / cfg.data.path).resolve()
+
+
+@pytest.mark.parametrize("study", sorted(STUDIES))
+def test_study_config_composes_and_reads_its_data(study):
+    experiment, script, channels = STUDIES[study]
+    cfg = compose(experiment)
+    assert cfg.name == study
+    assert cfg.data.geo is None                      # national data
+    assert list(cfg.data.channels) == channels
+    assert (ROOT / script).is_file() and (ROOT / "experiments" / study / "README.md").is_file()
+    if not data_file(cfg).is_file():
+        pytest.skip(f"{data_file(cfg)} is absent")
+    cwd = os.getcwd()
+    os.chdir(ROOT)                                   # data.path is relative to the repository
+    try:
+        ds = load_dataset(cfg.data)
+    finally:
+        os.chdir(cwd)
+    assert [str(c) for c in ds["channel"].values] == channels
+    assert ds.sizes["geo"] == 1 and float(ds["spend"].sum()) > 0
+
+
+@pytest.mark.slow
+def test_jellypop_study_runs_end_to_end_and_its_report_names_every_channel(tmp_path):
+    experiment, script, channels = STUDIES["jellypop"]
+    if not data_file(compose(experiment)).is_file():
+        pytest.skip("../shared/data/jellypop/marketing_data.csv is absent")
+    out = tmp_path / "jellypop"
+    env = {**os.environ, "OUT": str(out), "RIDGE_BOOT": "20"}
+    proc = subprocess.run(["bash", script, "inference.warmup=150", "inference.draws=150",
+                           "inference.chains=2", "inference.progress_bar=false"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    page = out / "fit" / "report" / "report.html"
+    html = page.read_text(encoding="utf-8")
+    for name in channels:
+        assert name in html, name
+    text = re.sub(r"<[^>]+>", " ", html)
+    assert re.search(r"\$1(\.00)? m over the next 13 weeks \(2024-03-04 to 2024-05-27\)", text), \
+        "the budget is not phrased in money and dates"
+    check = render_check(page, tmp_path)
+    assert check["broken"] == [] and check["images"] > 5
+    assert {"summary", "summary-budget", "accuracy", "budget", "channels"} <= set(check["sections"])
+    for name in ("baseline_ridge.json", "holdout_metrics.json", "holdout_forecast.json", "report.html"):
+        assert (out / "results" / name).is_file(), name
