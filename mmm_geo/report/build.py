@@ -14,6 +14,7 @@ import pandas as pd
 
 from mmm_geo import dims
 from mmm_geo.analysis.accuracy import accuracy
+from mmm_geo.analysis.mediation import mediation_table
 from mmm_geo.errors import ConfigError, RunError
 from mmm_geo.inference.trace import atomic_write
 from mmm_geo.report import html as H
@@ -59,6 +60,12 @@ def contributions_section(a: Analysis, run, figs: Dict[str, bytes]) -> str:
                  "beyond each alone (negative: they cannibalise). A paired channel's ROI counts the "
                  "whole interaction, since switching it off loses it; its own ROI does not.</p>")
         body += H.table(syn, SYNERGY_SPEC, "table-synergy")
+    med = mediation_table(a.metrics, a.share.attrs.get("prob", 0.9))
+    if len(med):
+        body += ("<h3>Mediation</h3><p>Revenue of each upstream channel: direct (the channel off, "
+                 "the mediator as recorded; its contribution above), indirect (the mediator moved by "
+                 "its modelled response to the channel) and total (both), and the total ROI.</p>")
+        body += H.table(med, SYNERGY_SPEC, "table-mediation")
     if len(a.treatments):
         nat = a.treatments[a.treatments["geo"] == "all"]
         body += ("<h3>Price and promotions</h3><p>They multiply the KPI: elasticity, its % change "
