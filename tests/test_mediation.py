@@ -156,3 +156,20 @@ def test_fit_recovers_direct_and_indirect_effects(tmp_path):
         row = summary.loc[(metric, "social")]
         assert row["covered"] and abs(row["median"] / row["true"] - 1) <= 0.2, (metric, row.to_dict())
     assert summary.loc[("contribution_total", "social")]["covered"]
+
+
+def test_mediation_table_gives_each_upstream_channels_effects_with_intervals():
+    import xarray as xr
+    from mmm_geo.analysis.mediation import LABELS, mediation_table
+
+    rng = np.random.default_rng(0)
+    d = ("chain", "draw", mediation.UPSTREAM)
+    m = xr.Dataset({k: (d, rng.normal(size=(2, 50, 2))) for k in LABELS},
+                   coords={mediation.UPSTREAM: ["social", "tv"]})
+    table = mediation_table(m, 0.9).set_index("quantity")
+    assert len(table) == 8
+    v = m["contribution_indirect"].sel({mediation.UPSTREAM: "tv"}).values.ravel()
+    assert table.loc["indirect effect tv", "median"] == pytest.approx(np.median(v))
+    assert table.loc["indirect effect tv", "lo"] == pytest.approx(np.quantile(v, 0.05))
+    assert table.loc["indirect effect tv", "hi"] == pytest.approx(np.quantile(v, 0.95))
+    assert mediation_table(xr.Dataset()).empty
