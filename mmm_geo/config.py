@@ -77,6 +77,7 @@ class InferenceConfig:
     ``init``: where the chains start: ``median`` (the prior median, jittered) or ``svi`` (each
     chain from its own draw of a mean-field variational fit of ``svi_steps`` Adam steps at rate
     ``svi_lr``, whose variances also start the mass matrix; ``mmm_geo.inference.warm``).
+    ``shard``: ``geo`` splits the geos over all devices, one program (``mmm_geo.inference.shard``).
     """
 
     chains: int = 4
@@ -86,6 +87,7 @@ class InferenceConfig:
     max_tree_depth: int = 10
     dense_mass: bool = False
     chain_method: str = "auto"
+    shard: str = "none"
     init: str = "median"
     svi_steps: int = 1000
     svi_lr: float = 0.01
@@ -171,11 +173,11 @@ class SimulationConfig:
     organic: int = 0
     time_varying: List[str] = field(default_factory=list)
     tv_change: float = 0.5
-    mediation: SimMediation = field(default_factory=SimMediation)
     treatments: List[str] = field(default_factory=list)
     price_elasticity: float = -1.5
     promo_lift: float = 0.15
     treatment_geo_sd: float = 0.0
+    mediation: SimMediation = field(default_factory=SimMediation)
 
 
 @dataclass(frozen=True)

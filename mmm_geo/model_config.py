@@ -130,20 +130,6 @@ class TimeVaryingConfig:
     amplitude: Prior = field(default_factory=lambda: Prior("halfnormal", 0.3, 0.0))
 
 
-@dataclass
-class TreatmentModel:
-    """The model of one non-media treatment (``model.treatments.<name>``, the name as in
-    ``data.treatments``), see ``mmm_geo.model.treatments``: ``prior`` of its coefficient (None:
-    its kind's default; price: the elasticity ~ normal(-1, 1); promotion: log(1 + lift) ~
-    normal(0, 0.3)); ``pooling`` national (one coefficient) or geo (per-geo coefficients around
-    the national one, spread ~ ``geo_sd``, default halfnormal(0.1)). Not frozen, for the reason
-    given at :class:`mmm_geo.config.ChannelColumns`."""
-
-    pooling: str = "national"
-    prior: Optional[PriorEntry] = None
-    geo_sd: Optional[PriorEntry] = None
-
-
 @dataclass(frozen=True)
 class MediationConfig:
     """A mediator (``model.mediation``): one of the data's channels (``mediator``, e.g. branded
@@ -158,6 +144,20 @@ class MediationConfig:
     effect: Prior = field(default_factory=lambda: Prior("lognormal", -1.0, 1.0))
     base: Prior = field(default_factory=lambda: Prior("normal", 1.0, 1.0))
     sigma: Prior = field(default_factory=lambda: Prior("halfnormal", 0.5, 0.0))
+
+
+@dataclass
+class TreatmentModel:
+    """The model of one non-media treatment (``model.treatments.<name>``, the name as in
+    ``data.treatments``), see ``mmm_geo.model.treatments``: ``prior`` of its coefficient (None:
+    its kind's default; price: the elasticity ~ normal(-1, 1); promotion: log(1 + lift) ~
+    normal(0, 0.3)); ``pooling`` national (one coefficient) or geo (per-geo coefficients around
+    the national one, spread ~ ``geo_sd``, default halfnormal(0.1)). Not frozen, for the reason
+    given at :class:`mmm_geo.config.ChannelColumns`."""
+
+    pooling: str = "national"
+    prior: Optional[PriorEntry] = None
+    geo_sd: Optional[PriorEntry] = None
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ Examples::
     python scripts/benchmark.py --data conf/data/meridian_geo_media.yaml \
         --baseline additive --trend-knots 155 --fourier-order 0     # = experiment=meridian_geo_media
     python scripts/benchmark.py --geos 40 --weeks 156 --channels 10 --chains 4 --draws 500
+    python scripts/benchmark.py --geos 50 --weeks 208 --channels 30 --controls 10 --init svi \
+        --save /tmp/big.nc                       # the public benchmark's largest preset's shape
 
 Compile time is the wall time of a separate 2-iteration fit (it compiles the same programs);
 sampling time is the wall time of the real fit, which also compiles, minus that compile time.
@@ -25,6 +27,7 @@ import resource
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
 
@@ -38,7 +41,7 @@ from mmm_geo.config import (AdstockConfig, DataConfig, FitConfig, InferenceConfi
 from mmm_geo.data.scaling import fit_scaling, model_data  # noqa: E402
 from mmm_geo.inference import diagnostics  # noqa: E402
 from mmm_geo.inference.mcmc import run_nuts  # noqa: E402
-from mmm_geo.inference.trace import build_trace  # noqa: E402
+from mmm_geo.inference.trace import build_trace, save_trace  # noqa: E402
 from mmm_geo.model.hierarchical import model, time_bases  # noqa: E402
 from mmm_geo.run import load_data  # noqa: E402
 
@@ -73,6 +76,8 @@ def main(argv=None) -> dict:
     p.add_argument("--geos", type=int, default=10)
     p.add_argument("--weeks", type=int, default=104)
     p.add_argument("--channels", type=int, default=4)
+    p.add_argument("--controls", type=int, default=2)
+    p.add_argument("--init", default="median", help="median | svi (warm start)")
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--warmup", type=int, default=1000)
     p.add_argument("--draws", type=int, default=1000)
@@ -90,12 +95,13 @@ def main(argv=None) -> dict:
     data_cfg = to_config(OmegaConf.load(a.data), DataConfig) if a.data else DataConfig()
     if a.path:
         data_cfg = replace(data_cfg, path=a.path)
-    sim = SimulationConfig(geos=a.geos, weeks=a.weeks, channels=a.channels, seed=a.seed)
+    sim = SimulationConfig(geos=a.geos, weeks=a.weeks, channels=a.channels, controls=a.controls,
+                           seed=a.seed)
     model_cfg = ModelConfig(adstock=AdstockConfig(max_lag=a.max_lag),
                             saturation=replace(SaturationConfig(), kind=a.saturation),
                             baseline=a.baseline, trend_knots=a.trend_knots, fourier_order=a.fourier_order)
     infer = InferenceConfig(chains=a.chains, warmup=a.warmup, draws=a.draws, progress_bar=False,
-                            chain_method=a.chain_method, target_accept=a.target_accept)
+                            chain_method=a.chain_method, target_accept=a.target_accept, init=a.init)
     cfg = FitConfig(data=data_cfg, model=model_cfg, inference=infer, simulation=sim, seed=a.seed)
     ds, _ = load_data(cfg)
     scaling = fit_scaling(ds)
@@ -105,11 +111,12 @@ def main(argv=None) -> dict:
     fit = run_nuts(data, model_cfg, infer, key, measure_compile=True)
     idata = build_trace(fit, ds, scaling, data, model_cfg, key, 500, {})
     if a.save:
-        idata.to_netcdf(a.save, engine="h5netcdf")
+        save_trace(idata, Path(a.save))
     conv = diagnostics.convergence(idata)
     sampling_s = max(fit.sample_s - fit.compile_s, 1e-9)
     out = {
-        "data": a.data or f"simulated {a.geos}x{a.weeks}x{a.channels}",
+        "data": a.data or f"simulated {a.geos}x{a.weeks}x{a.channels}, {a.controls} controls",
+        "init": a.init, "trace_mb": round(Path(a.save).stat().st_size / 2**20, 1) if a.save else None,
         "geos": ds.sizes["geo"], "weeks": ds.sizes["time"], "channels": ds.sizes["channel"],
         "chains": a.chains, "warmup": a.warmup, "draws": a.draws, "chain_method": fit.chain_method,
         "compile_s": round(fit.compile_s, 2), "sampling_s": round(sampling_s, 2),

@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 
 from mmm_geo.config import ChannelColumns, DataConfig, SimulationConfig
-from mmm_geo.data import sim_treatments
 from mmm_geo.data import sim_mediation
+from mmm_geo.data import sim_treatments
 from mmm_geo.data.sim_forms import (SATURATIONS, Media, channel_params, check_forms, lag_weights,
                                     media_effect, synergy_effect, total_effect)
 from mmm_geo.data.sim_wide import YEAR, Wide, channel_classes, draw_wide
@@ -40,7 +40,6 @@ from mmm_geo.errors import ConfigError
 CHANNEL_NAMES = ["tv", "search", "social", "display", "radio", "print", "video", "audio",
                  "ooh", "affiliate", "email", "podcast"]
 CONTROL_NAMES = ["price_index", "competitor", "promo", "weather", "macro"]
-FAMILIES = ("default", "wide")
 
 
 def channel_names(n: int) -> list:
@@ -53,6 +52,7 @@ def control_names(n: int) -> list:
     return (CONTROL_NAMES + [f"control{i}" for i in range(len(CONTROL_NAMES) + 1, n + 1)])[:n]
 
 
+FAMILIES = ("default", "wide")
 KPI_NOISE = ("normal", "student_t", "lognormal", "poisson", "negbinomial")
 COUNTS = ("poisson", "negbinomial")
 ADSTOCK_DRAWS = {"delayed": {"alpha": (0.3, 0.7), "peak": (1.0, 3.0)},   # default family, non-geometric
@@ -214,11 +214,11 @@ def simulate(cfg: SimulationConfig = SimulationConfig(),
         nat["contribution_per_1000"] = 1000.0 * nat.get("contribution_total", nat["contribution"]) \
             / float(impressions[..., j].sum())
     truth["organic"] = channels[c - cfg.organic:] if cfg.organic else []
+    if treat_truth:
+        truth["treatments"] = treat_truth
     if mediator is not None:
         truth["mediation"] = sim_mediation.truth(x, spend, pop, media, mediator, channels)
         truth["organic"] = [ch for ch in channels if ch in truth["organic"] or ch == cfg.mediation.mediator]
-    if treat_truth:
-        truth["treatments"] = treat_truth
     if media.time_mult is not None:
         params["time_mult"] = media.time_mult
         truth["time_varying"] = {ch: media.time_mult[:, channels.index(ch)].tolist() for ch in cfg.time_varying}

@@ -7,6 +7,7 @@ CLI exposes several host devices), otherwise vectorised on one device.
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Dict, NamedTuple
 
 import jax
@@ -17,7 +18,7 @@ from numpyro.infer import MCMC, NUTS, init_to_median
 from mmm_geo.config import InferenceConfig, ModelConfig
 from mmm_geo.data.scaling import ModelData
 from mmm_geo.errors import ConfigError
-from mmm_geo.inference import warm
+from mmm_geo.inference import shard, warm
 from mmm_geo.model.hierarchical import model
 
 EXTRA_FIELDS = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy",
@@ -52,11 +53,11 @@ def chain_method(cfg: InferenceConfig) -> str:
 
 def _mcmc(model_cfg: ModelConfig, cfg: InferenceConfig, warmup: int, draws: int, method: str,
           progress: bool, inverse_mass=None) -> MCMC:
-    kernel = NUTS(model, target_accept_prob=cfg.target_accept, max_tree_depth=cfg.max_tree_depth,
-                  dense_mass=cfg.dense_mass, init_strategy=init_to_median(num_samples=15),
+    kernel = NUTS(partial(model, cfg=model_cfg), target_accept_prob=cfg.target_accept,
+                  max_tree_depth=cfg.max_tree_depth, dense_mass=cfg.dense_mass, init_strategy=init_to_median(num_samples=15),
                   inverse_mass_matrix=None if cfg.dense_mass else inverse_mass)
     return MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=cfg.chains,
-                chain_method=method, progress_bar=progress)
+                chain_method=method, progress_bar=progress, jit_model_args=cfg.shard == "geo")
 
 
 def run_nuts(data: ModelData, model_cfg: ModelConfig, cfg: InferenceConfig,
@@ -76,20 +77,23 @@ def run_nuts(data: ModelData, model_cfg: ModelConfig, cfg: InferenceConfig,
     """
     if cfg.chains < 1 or cfg.draws < 1 or cfg.warmup < 1:
         raise ConfigError("inference.chains, warmup and draws must all be >= 1")
-    method = chain_method(cfg)
-    args = (jax.tree.map(jnp.asarray, data), model_cfg)
+    shard.check(cfg.shard)
+    if cfg.shard == "geo":   # one program over the devices: the chains are vectorised on them
+        method, args = "vectorized", (shard.shard_geos(data), model_cfg)
+    else:
+        method, args = chain_method(cfg), (jax.tree.map(jnp.asarray, data), model_cfg)
     compile_s = 0.0
     if measure_compile:
         t0 = time.perf_counter()
         probe = _mcmc(model_cfg, cfg, 1, 1, method, progress=False)
-        probe.run(key, *args, y=args[0].y, extra_fields=EXTRA_FIELDS)
+        probe.run(key, args[0], y=args[0].y, extra_fields=EXTRA_FIELDS)
         jax.block_until_ready(probe.get_samples())
         compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     init, inverse_mass = warm.svi_start(cfg, jax.random.fold_in(key, 1), args)
     mcmc = _mcmc(model_cfg, cfg, cfg.warmup, cfg.draws, method,
                  progress=cfg.progress_bar, inverse_mass=inverse_mass)
-    mcmc.run(key, *args, y=args[0].y, extra_fields=EXTRA_FIELDS, init_params=init)
+    mcmc.run(key, args[0], y=args[0].y, extra_fields=EXTRA_FIELDS, init_params=init)
     samples = jax.block_until_ready(mcmc.get_samples(group_by_chain=True))
     sample_s = time.perf_counter() - t0
     stats = mcmc.get_extra_fields(group_by_chain=True)

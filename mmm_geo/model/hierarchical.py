@@ -53,9 +53,9 @@ def check_config(cfg: ModelConfig) -> None:
     early = dataclasses.replace(cfg, channels={}, synergy=dataclasses.replace(cfg.synergy, pairs=[]),
                                 time_varying=dataclasses.replace(cfg.time_varying, channels=[]))
     mm.spec(cfg if cfg.channel_names else early, n_channel)
+    tr.spec(cfg)
     if cfg.channel_names:
         mediation.resolve(cfg)
-    tr.spec(cfg)
     for name, prior in vars(cfg.priors).items():
         priors.check_prior(name, prior)
     if cfg.adstock.max_lag < 1 or cfg.trend_knots < 0 or cfg.fourier_order < 0:
