@@ -121,8 +121,11 @@ def fit_over_time(bands: xr.Dataset, prefix: str = "national_", title: str = "")
 
 
 def ppc_density(idata: az.InferenceData, n: int = 50) -> plt.Figure:
-    """ArviZ posterior predictive check: the density of observed KPI cells against replicates."""
+    """ArviZ posterior predictive check: the density of observed KPI cells against ``n``
+    replicates (all of them when the run has fewer draws)."""
     fig, ax = plt.subplots(figsize=(7, 3.2))
+    pp = idata.posterior_predictive
+    n = min(n, pp.sizes["chain"] * pp.sizes["draw"])
     az.plot_ppc(idata, var_names=["kpi"], num_pp_samples=n, random_seed=0, ax=ax)
     _units(ax, which="x")
     ax.set_title("Posterior predictive check: KPI distribution over geo x week cells", fontsize=10)
