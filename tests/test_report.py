@@ -313,7 +313,10 @@ def test_bad_runs_give_clear_errors(report_run, tmp_path):
         write_report(ReportConfig())
     real = tmp_path / "real"
     shutil.copytree(report_run, real, ignore=shutil.ignore_patterns("report*", "again", "optimize"))
-    (real / "truth.json").unlink()
+    (real / "truth.json").unlink()   # as a fit of real data: no truth.json, none recorded
+    metrics = json.loads((real / "metrics.json").read_text())
+    del metrics["sha256"]["truth.json"]
+    (real / "metrics.json").write_text(json.dumps(metrics))
     with pytest.raises(RunError, match="no truth.json"):
         write_report(ReportConfig(run=str(real), recovery_run=str(real)))
 

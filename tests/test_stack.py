@@ -129,7 +129,7 @@ def test_compare_stack_writes_weights_table_record_and_page(pair, compared):
     # the stacked row is the quantiles of the members' per-draw ROI at the recorded draws
     raw = np.concatenate([_flat(Path(m.path), "roi")[list(m.draws)] for m in record.members])
     row = table.query("model == 'stacked' and metric == 'roi'")
-    assert row["median"].to_numpy() == pytest.approx(np.median(raw, axis=0), rel=1e-9)
+    assert row["median"].to_numpy() == pytest.approx(np.median(raw.astype(float), axis=0), rel=1e-9)
     page = (compared / "compare.html").read_text()
     assert "Model averaging (stacking)" in page and "stacked" in page
     assert f"{weights['weight'].iloc[0]:.3f}" in page
