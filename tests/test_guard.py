@@ -135,9 +135,9 @@ def test_bad_run_folder_paths_in_compare_and_init_are_user_errors(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="open bug (session 6): on an unloaded machine the SIGINT "
+@pytest.mark.xfail(strict=False, reason="open bug (session 6): on an unloaded machine the SIGINT "
                    "sent during parallel-chain sampling is not acted on; the fit runs to the end "
-                   "and exits 0")
+                   "and exits 0; under load it has passed, so not strict")
 def test_ctrl_c_during_sampling_exits_130_without_a_traceback(tmp_path):
     proc = subprocess.Popen([MMM, "fit", "experiment=tiny", f"output_dir={tmp_path / 'run'}",
                              "inference.progress_bar=true"], cwd=tmp_path, stdout=subprocess.PIPE,
