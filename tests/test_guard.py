@@ -138,7 +138,8 @@ def test_bad_run_folder_paths_in_compare_and_init_are_user_errors(tmp_path):
 @pytest.mark.xfail(strict=False, reason="open bug (session 6): with parallel chains (pmap) a "
                    "SIGINT is only acted on when the compiled sampling loop returns (measured: exit "
                    "130 18.7 s later, after the last draw); once, unloaded, it was lost and the "
-                   "fit exited 0. Vectorized chains stop at once (exit 130 in 1.4 s)")
+                   "fit exited 0. Vectorized chains, signalled at their first progress bar, exited 130 "
+                   "in 1.4 s")
 def test_ctrl_c_during_sampling_exits_130_without_a_traceback(tmp_path):
     proc = subprocess.Popen([MMM, "fit", "experiment=tiny", f"output_dir={tmp_path / 'run'}",
                              "inference.progress_bar=true"], cwd=tmp_path, stdout=subprocess.PIPE,
