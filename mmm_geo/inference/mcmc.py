@@ -54,7 +54,8 @@ def chain_method(cfg: InferenceConfig) -> str:
 def _mcmc(model_cfg: ModelConfig, cfg: InferenceConfig, warmup: int, draws: int, method: str,
           progress: bool, inverse_mass=None) -> MCMC:
     kernel = NUTS(partial(model, cfg=model_cfg), target_accept_prob=cfg.target_accept,
-                  max_tree_depth=cfg.max_tree_depth, dense_mass=cfg.dense_mass, init_strategy=init_to_median(num_samples=15),
+                  max_tree_depth=cfg.max_tree_depth, dense_mass=cfg.dense_mass,
+                  init_strategy=init_to_median(num_samples=15),
                   inverse_mass_matrix=None if cfg.dense_mass else inverse_mass)
     return MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=cfg.chains,
                 chain_method=method, progress_bar=progress, jit_model_args=cfg.shard == "geo")

@@ -6,7 +6,7 @@ split along it over a one-axis device mesh, the rest replicated; the potential, 
 NUTS stay one jitted program (the model's arguments are traced, ``jit_model_args``), which XLA
 partitions by the input shardings: each device computes its geos' likelihood and media, and the
 sums over geos become cross-device reductions. The chains are then vectorised on the mesh.
-Across hosts the same code runs under ``jax.distributed`` (see the README).
+One host's devices only: ``jax.distributed`` (several hosts) is not started (README).
 """
 
 from __future__ import annotations
