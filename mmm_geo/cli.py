@@ -24,8 +24,10 @@ os.environ.setdefault("XLA_FLAGS", f"--xla_force_host_platform_device_count={max
 import hydra  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
+from mmm_geo import interrupt  # noqa: E402
 from mmm_geo.config import FitConfig, SimulateConfig, register_configs, to_config  # noqa: E402
-from mmm_geo.errors import EXIT_BUG, EXIT_PIPE, EXIT_UNCONVERGED, ConfigError, as_user_error  # noqa: E402
+from mmm_geo.errors import (EXIT_BUG, EXIT_INTERRUPTED, EXIT_PIPE, EXIT_UNCONVERGED,  # noqa: E402
+                            ConfigError, as_user_error)
 from mmm_geo.report.config import register_report_config  # noqa: E402
 
 CONF_DIR = os.environ.get("MMM_GEO_CONF", str(Path(__file__).resolve().parent.parent / "conf"))
@@ -65,6 +67,8 @@ def fail(err: BaseException, command: str = "") -> None:
     user = (ConfigError(_hydra_error(err, command)) if isinstance(err, CompactHydraException)
             else as_user_error(err))  # (Hydra's missing-config error is an OSError)
     if user is not None:
+        if user.exit_code == EXIT_INTERRUPTED:
+            interrupt.handled()
         print(f"mmm-geo: {'error: ' if user.exit_code == 2 else ''}{user}", file=sys.stderr)
         sys.exit(user.exit_code)
     traceback.print_exception(err)
@@ -248,6 +252,7 @@ def main() -> None:
     user error in a sweep job, prints its message with no traceback and exits with code 2
     (``HYDRA_FULL_ERROR=1`` shows Hydra's full trace instead).
     """
+    interrupt.watch()
     verbose = "--verbose" in sys.argv[1:]
     sys.argv = [sys.argv[0]] + [a for a in sys.argv[1:] if a != "--verbose"]
     quiet_libraries(verbose)
