@@ -319,6 +319,8 @@ class OptimizeConfig(HorizonSpec):
     ``target`` (roi | mroi | outcome) switches to the target mode: the budget at which the optimised
     mix reaches ``target_value``. ``scenarios``: mixes to compare, e.g. "move 10% tv to social",
     "+10% total", "tv=500000,social=200000" or a CSV path (see ``mmm_geo.optimize.scenarios``).
+    ``timing``: also choose the weeks of each recommended geo x channel total
+    (``mmm_geo.optimize.timing``), no week above ``week_cap`` times the cell's average weekly spend.
     """
 
     run: Optional[str] = None
@@ -334,6 +336,8 @@ class OptimizeConfig(HorizonSpec):
     geo_bounds_relative: bool = True
     locked: List[str] = field(default_factory=list)
     per_geo: bool = False
+    timing: bool = False
+    week_cap: Optional[float] = None
     target: Optional[str] = None
     target_value: float = 1.0
     scenarios: List[str] = field(default_factory=list)

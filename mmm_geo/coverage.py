@@ -75,16 +75,23 @@ def true_value(plan: np.ndarray, problem: Problem, ds: xr.Dataset, truth: dict) 
     compared with no spend from the horizon on, over the horizon and every week its true carryover
     reaches.
     """
+    flight = problem.unit_exposure / problem.unit_exposure.sum(axis=1, keepdims=True)
+    return true_weekly_value(np.asarray(plan)[:, None, :] * flight, problem, ds, truth)
+
+
+def true_weekly_value(weekly: np.ndarray, problem: Problem, ds: xr.Dataset, truth: dict) -> float:
+    """Incremental revenue of weekly horizon spend ``weekly`` (G, H, C) under the TRUE response:
+    after the panel's actual spend up to the horizon, against no spend from the horizon on, over
+    the horizon and every week its true carryover reaches."""
     geos, chans = list(truth["geo"]), list(truth["channels"])
     if list(problem.geos) != geos or list(problem.channels) != chans:
         raise ValueError("true_value: the problem's geos and channels are not the truth's")
     spend = ds["spend"].transpose(dims.GEO, dims.TIME, dims.CHANNEL).values
     start, horizon = horizon_start(problem, ds), len(problem.weeks)
     g, _, c = spend.shape
-    flight = problem.unit_exposure / problem.unit_exposure.sum(axis=1, keepdims=True)
     after = np.zeros((g, len(truth["params"]["lag_weights"]) - 1, c))
     hist = spend[:, :start]
-    seq = np.concatenate([hist, np.asarray(plan)[:, None, :] * flight, after], axis=1)
+    seq = np.concatenate([hist, np.asarray(weekly), after], axis=1)
     seq0 = np.concatenate([hist, np.zeros((g, horizon, c)), after], axis=1)
     diff = true_revenue(seq, truth) - true_revenue(seq0, truth)
     return float(diff[:, start:].sum())

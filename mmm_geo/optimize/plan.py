@@ -28,6 +28,7 @@ from mmm_geo.optimize.response import (DrawTerms, build_terms, cell_gradients, d
                                        take)
 from mmm_geo.optimize.scenarios import scenario_plans
 from mmm_geo.optimize.solver import Feasible, Settings, polish, project, violation
+from mmm_geo.optimize.timing import Timing, optimize_timing
 
 BOUND_TOL = 1e-6      # a share this close to a bound counts as at the bound
 FINAL_PASSES = 20     # the final plan gets this many times more Dykstra passes
@@ -49,6 +50,8 @@ class Result:
         status: solver status, iterations, residual, KKT check, feasibility and timing.
         target: the target-mode budget search (None otherwise).
         draw_ids: flat (chain x draw) indices of the draws used, (D,).
+        timing: the weekly flighting of the recommendation (``timing=true``), else None; its
+            per-draw value is the plan "timed" of ``value`` and ``scores``.
     """
 
     problem: Problem
@@ -61,6 +64,7 @@ class Result:
     status: dict
     target: Optional[dict] = None
     draw_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    timing: Optional[Timing] = None
 
 
 def settings_of(cfg: OptimizeConfig) -> Settings:
@@ -136,7 +140,8 @@ def channel_split(problem: Problem, plan: np.ndarray) -> np.ndarray:
 
 def optimize(problem: Problem, terms: DrawTerms, spec: Spec, settings: Settings,
              allocation_draws: int = 0, seed: int = 0, scenarios: Optional[List[str]] = None,
-             kkt_tol: float = 0.02) -> Result:
+             kkt_tol: float = 0.02, timing: bool = False,
+             week_cap: Optional[float] = None) -> Result:
     """Optimise the plan of ``problem`` over the draws of ``terms``.
 
     Args:
@@ -148,6 +153,8 @@ def optimize(problem: Problem, terms: DrawTerms, spec: Spec, settings: Settings,
         seed: seed of that subsample.
         scenarios: scenario specs (see ``mmm_geo.optimize.scenarios``).
         kkt_tol: largest relative marginal-return gap the optimality check accepts.
+        timing: also choose the weeks of each recommended cell total
+            (``mmm_geo.optimize.timing``), no week above ``week_cap`` x the cell's average week.
 
     Returns:
         The :class:`Result`.
@@ -174,6 +181,10 @@ def optimize(problem: Problem, terms: DrawTerms, spec: Spec, settings: Settings,
     mean_spec = spec._replace(decision="cell", objective="mean")
     value = {k: np.asarray(plan_scores(jnp.asarray(p.ravel() / problem.budget, jnp.float32),
                                        args, mean_spec), float) for k, p in plans.items()}
+    timed = None
+    if timing:
+        timed = optimize_timing(problem, terms, spec, settings, recommended, week_cap, kkt_tol)
+        plans["timed"], value["timed"] = recommended, timed.value
     spend = {k: float(p.sum()) for k, p in plans.items()}
     scores = ({k: spec.margin * v - spend[k] for k, v in value.items()}
               if spec.objective == "profit" else value)
@@ -192,7 +203,7 @@ def optimize(problem: Problem, terms: DrawTerms, spec: Spec, settings: Settings,
         "draws": int(terms.base.shape[0]), "solve_s": solve_s,
         "total_s": time.perf_counter() - start,
     }
-    return Result(problem, spec, plans, scores, value, mroi, draw_optima, status)
+    return Result(problem, spec, plans, scores, value, mroi, draw_optima, status, timing=timed)
 
 
 def _draw_optima(problem: Problem, terms: DrawTerms, spec: Spec, settings: Settings,
@@ -300,6 +311,6 @@ def plan_run(run, cfg: OptimizeConfig, draws=None) -> Result:
         target.update(kind=cfg.target, value=cfg.target_value)
         problem = build(target["budget"])
     result = optimize(problem, terms, spec, settings, o.allocation_draws, o.seed,
-                      list(cfg.scenarios), o.kkt_tol)
+                      list(cfg.scenarios), o.kkt_tol, cfg.timing, cfg.week_cap)
     result.target, result.draw_ids = target, ids
     return result

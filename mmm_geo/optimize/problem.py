@@ -60,6 +60,8 @@ class Problem(NamedTuple):
         decision: "channel" or "cell".
         cap: whether the budget is a ceiling rather than exact.
         pattern: share of each cell's horizon spend in each week, (G, H, C).
+        conversion: scaled exposure per currency unit spent in each cell and week, (G, H, C)
+            (``unit_exposure = pattern * conversion``; a plan file's own exposure where it has one).
         offset: index of the first horizon week on the data's calendar (``mmm_geo.optimize.
             horizon``; the data's length for the weeks right after it).
     """
@@ -84,6 +86,7 @@ class Problem(NamedTuple):
     cap: bool
     pattern: np.ndarray
     offset: int
+    conversion: np.ndarray
 
 
 def _fail(problem: str, fix: str) -> None:
@@ -131,6 +134,8 @@ def check_settings(cfg: OptimizeConfig) -> None:
          "projection_iter >= 1"),
         (o.allocation_draws >= 0, f"optimizer.allocation_draws={o.allocation_draws}", ">= 0"),
         (cfg.target_value > 0, f"target_value={cfg.target_value}", "target_value > 0"),
+        (cfg.week_cap is None or cfg.week_cap >= 1, f"week_cap={cfg.week_cap}",
+         "week_cap >= 1 (a multiple of a cell's average weekly spend) or null"),
     ]
     for ok, what, fix in checks:
         if not ok:
@@ -248,6 +253,8 @@ def build_problem(ds: xr.Dataset, scaling: Scaling, model: ModelConfig, cfg: Opt
         safe = np.where(reference > 0, reference, 1.0)[:, None, :]
         unit_exposure = np.where(reference[:, None, :] > 0, flight / safe, conversion / horizon)
         pattern = np.where(reference[:, None, :] > 0, planned.spend / safe, 1.0 / horizon)
+        conversion = np.where(planned.spend > 0,
+                              flight / np.where(planned.spend > 0, planned.spend, 1.0), conversion)
     else:
         reference = ref_weeks.sum(1) * (horizon / n_ref)
         if cfg.flighting == "history" and n_ref == horizon:
@@ -294,7 +301,7 @@ def build_problem(ds: xr.Dataset, scaling: Scaling, model: ModelConfig, cfg: Opt
                    reference=reference, geo_share=geo_share,
                    budget=total, lo=lo, hi=hi, decision=cfg.optimizer.decision,
                    cap=cfg.budget_cap, pattern=pattern * np.ones_like(unit_exposure),
-                   offset=start, **bounds)
+                   offset=start, conversion=conversion * np.ones_like(unit_exposure), **bounds)
 
 
 def _constraints(cfg: OptimizeConfig, channels: np.ndarray, geos: np.ndarray, reference: np.ndarray,

@@ -108,12 +108,19 @@ def _fast_gross(t: DrawTerms, cells: jnp.ndarray, weights: jnp.ndarray, sp: mm.S
     return jnp.einsum("ge,gc,gec->", weights, effect, mm.saturate(sp, t.params, a))
 
 
+def exposure_gross(t: DrawTerms, exposure: jnp.ndarray, weights: jnp.ndarray,
+                   sp: mm.Spec) -> jnp.ndarray:
+    """sum_{g,e} w * total media effect over the evaluated weeks of the spliced sequence
+    ``pre | exposure | 0``, for any horizon exposure (G, H, C) (scaled), ()."""
+    n_pre, tail = t.pre.shape[1], weights.shape[1] - exposure.shape[1]
+    seq = _sequence(t.pre, exposure, tail)
+    return jnp.einsum("ge,ge->", weights, mm.total(sp, t.params, seq)[:, n_pre:])
+
+
 def _general_gross(t: DrawTerms, cells: jnp.ndarray, weights: jnp.ndarray,
                    sp: mm.Spec) -> jnp.ndarray:
-    """sum_{g,e} w * total media effect of the spliced sequence over the evaluated weeks, ()."""
-    n_pre, tail = t.pre.shape[1], weights.shape[1] - t.unit_exposure.shape[1]
-    seq = _sequence(t.pre, cells[:, None, :] * t.unit_exposure, tail)
-    return jnp.einsum("ge,ge->", weights, mm.total(sp, t.params, seq)[:, n_pre:])
+    """The gross value of cell totals spread by the flighting, through :func:`exposure_gross`."""
+    return exposure_gross(t, cells[:, None, :] * t.unit_exposure, weights, sp)
 
 
 def gross(t: DrawTerms, cells: jnp.ndarray, weights: jnp.ndarray, sp: mm.Spec) -> jnp.ndarray:

@@ -22,7 +22,7 @@ CVaR) may instead stop when the objective stalls (``ftol``); the status says whi
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Tuple
+from typing import Callable, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -161,21 +161,25 @@ def violation(x: jnp.ndarray, feas: Feasible, cap: bool = False) -> jnp.ndarray:
     return worst
 
 
-def kkt_residual(g: jnp.ndarray, x: jnp.ndarray, feas: Feasible, settings: Settings) -> jnp.ndarray:
-    """Gradient mapping of the normalised gradient ``g / mean|g + offset|`` at ``x``, (n,)."""
+def kkt_residual(g: jnp.ndarray, x: jnp.ndarray, proj: Callable, settings: Settings) -> jnp.ndarray:
+    """Gradient mapping of the normalised gradient ``g / mean|g + offset|`` at ``x`` under the
+    projection ``proj`` onto the feasible set, (n,)."""
     eta = settings.learning_rate / x.shape[0]
     gn = g / (jnp.mean(jnp.abs(g + settings.offset)) + 1e-30)
-    return (project(x + eta * gn, feas, settings.projection_iter, settings.cap) - x) / eta
+    return (proj(x + eta * gn) - x) / eta
 
 
 def solve(value_fn: Callable, x0: jnp.ndarray, feas: Feasible, args,
-          settings: Settings) -> Solution:
+          settings: Settings, proj: Optional[Callable] = None) -> Solution:
     """Maximise ``value_fn(x, args)`` over the feasible set from ``x0`` (projected first).
 
     Jit-compile with ``settings`` and ``value_fn`` static; ``args`` (draw terms, budget) are traced,
     so new budgets or bounds reuse the compiled solver. vmap over ``args`` solves many problems.
+    ``proj``: an exact projection onto the feasible set to use instead of :func:`project` of
+    ``feas`` (the weekly timing's per-cell simplices, ``mmm_geo.optimize.timing``).
     """
-    proj = lambda v: project(v, feas, settings.projection_iter, settings.cap)  # noqa: E731
+    if proj is None:
+        proj = lambda v: project(v, feas, settings.projection_iter, settings.cap)  # noqa: E731
     value_grad = jax.value_and_grad(value_fn)
     schedule = optax.exponential_decay(settings.learning_rate / x0.shape[0], settings.halflife, 0.5)
     opt = optax.adam(schedule)
@@ -189,7 +193,7 @@ def solve(value_fn: Callable, x0: jnp.ndarray, feas: Feasible, args,
     def body(state):
         i, x, opt_state, _, ref, _ = state
         val, g = value_grad(x, args)
-        step = kkt_residual(g, x, feas, settings)
+        step = kkt_residual(g, x, proj, settings)
         res = jnp.max(jnp.abs(step))
         check = (i % settings.window == 0) & (i > 0)
         stalled = check & (jnp.abs(val - ref) <= settings.ftol * jnp.abs(ref))
