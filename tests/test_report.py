@@ -35,7 +35,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 HOLDOUT = 8
 SECTIONS = ["summary", "summary-good", "summary-poor", "summary-budget", "summary-trust", "trust",
             "convergence", "accuracy", "ppc", "prior-posterior", "recovery", "lift", "contributions",
-            "budget", "channels", "channel-tv", "channel-search", "geos", "geo-geo_00",
+            "budget", "planner", "channels", "channel-tv", "channel-search", "geos", "geo-geo_00",
             "geo-geo_01", "geo-geo_02", "about"]
 CHECK_JS = """<script>
 window.addEventListener('load', function () {
@@ -331,3 +331,124 @@ def test_recovery_check_for_real_data_simulates_the_same_shape(report_run):
     assert cfg.model == run.config.model and cfg.data.path is None
     assert (cfg.inference.chains, cfg.inference.warmup, cfg.inference.draws) == (2, 50, 40)
     assert cfg.validation.holdout == 0
+
+
+def planner_inputs(report_run):
+    """The planner's problem, draw terms and curves for the report fixture, and a function giving
+    mmm_geo's own per-draw value of channel totals (C,) (``response.values`` of the joint plan)."""
+    import jax.numpy as jnp
+
+    from mmm_geo.optimize.response import values
+    from mmm_geo.report import planner
+    from mmm_geo.report.analyse import read_optimizer
+
+    inp = planner.inputs(load_run(report_run), read_optimizer(report_run / "optimize")["summary"])
+    w = jnp.asarray(inp.problem.weights, jnp.float32)
+
+    def exact(totals):
+        cells = jnp.asarray(inp.problem.geo_share * totals, jnp.float32)
+        return np.asarray(values(cells, inp.terms, w, inp.media))
+
+    cv = planner.curves(inp)
+    # float32 rounding: a value is a gross sum over geos x weeks x channels minus the carry-in's
+    # value (base); allow about 16 float32 ulps of the largest gross value (the JSON keeps 8 digits)
+    tol = 2e-6 * (float(np.abs(inp.terms.base).max()) + float(np.abs(cv.values).max()))
+    return inp, cv, exact, tol
+
+
+def test_planner_curves_add_up_to_the_joint_plan(report_run):
+    """Separable media: the sum of each channel's own curve is the value of the joint plan, and
+    the current mix on the curves is the optimizer's current plan over the same draws."""
+    import xarray as xr
+
+    inp, cv, exact, tol = planner_inputs(report_run)
+    assert cv.channels == ["tv", "search"] and cv.values.shape == (2, len(cv.grid[0]), 160)
+    assert np.all(np.diff(cv.values, axis=1) >= -tol) and np.all(cv.values[:, 0] == 0)
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        k = rng.integers(0, cv.grid.shape[1], size=2)
+        want = exact(cv.grid[[0, 1], k])
+        np.testing.assert_allclose(cv.values[[0, 1], k].sum(0), want, rtol=0, atol=tol)
+    mult = list(np.round(cv.grid[0] / cv.current[0], 12)).index(1.0)
+    current = cv.values[:, mult].sum(0)
+    with xr.open_dataset(report_run / "optimize" / "optimize.nc", engine="h5netcdf") as nc:
+        assert np.array_equal(nc["posterior_index"].values, inp.ids)
+        np.testing.assert_allclose(current, nc["outcome"].sel(plan="current").values, atol=tol)
+        np.testing.assert_allclose(cv.current, nc["spend"].sel(plan="current").sum("geo"))
+
+
+def page_numbers(page, names):
+    return {n: float(page.get_attribute(f"#planner-{n}", "data-value")) for n in names}
+
+
+def test_planner_in_headless_chromium_equals_the_response_in_python(report_run):
+    """Move the sliders in real Chromium: the page's median, 50 % / 90 % intervals and P(beats
+    current) equal mmm_geo's response over the same draws, with no network request.
+
+    On grid points the page only sums the embedded curves: float32 tolerance (``planner_inputs``).
+    Off the grid it interpolates linearly; as the curves rise with spend, each draw's error is at
+    most the rise of each channel's curve over its grid segment, summed over channels (``bound``),
+    and a quantile moves no more than the largest per-draw error. P(beats current) may differ only
+    by draws whose margin over the current mix is within that error. Same draws: no Monte Carlo
+    error."""
+    if not CHROMIUM.is_file():
+        pytest.skip("no /usr/bin/chromium: run `bash scripts/install_test_deps.sh`")
+    from playwright.sync_api import sync_playwright
+
+    inp, cv, exact, tol = planner_inputs(report_run)
+    current = exact(cv.current)
+    names = ["median", "p25", "p75", "p5", "p95", "p-beats", "total", "budget"]
+
+    def expect(v, shown, err):
+        q = np.quantile(v, [0.5, 0.25, 0.75, 0.05, 0.95])
+        for name, want in zip(names[:5], q):
+            assert abs(shown[name] - want) <= err.max() + tol, (name, shown[name], want)
+        unsure = np.sum(np.abs(v - current) <= err + tol)
+        assert abs(shown["p-beats"] - np.mean(v > current)) <= unsure / len(v), shown["p-beats"]
+
+    urls = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM),
+                                    args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        page.on("request", lambda r: urls.append(r.url))
+        page.goto((report_run / "report" / "report.html").as_uri())
+        data = json.loads(page.text_content("#planner-data"))
+        assert data["draw_ids"] == inp.ids.tolist() and data["channels"] == cv.channels
+        start = page_numbers(page, names)
+        expect(current, start, np.zeros(len(current)))
+        assert start["p-beats"] == 0 and start["budget"] == pytest.approx(inp.problem.budget)
+        grid = cv.grid[[0, 1], [30, 9]]                       # on grid points: sums only
+        off = cv.current * np.array([1.37, 0.52])             # between grid points
+        for totals, on_grid in ((grid, True), (off, False)):
+            for name, x in zip(cv.channels, totals):
+                page.fill(f"#planner-slider-{name}", repr(float(x)))
+            shown = page_numbers(page, names)
+            assert shown["total"] == pytest.approx(totals.sum(), rel=1e-12)
+            for name, x in zip(cv.channels, totals):
+                spend = page_numbers(page, [f"spend-{name}"])[f"spend-{name}"]
+                assert spend == pytest.approx(x, rel=1e-12)   # a slider keeps ~15 digits
+            k = [np.clip(np.searchsorted(g, x, "right") - 1, 0, len(g) - 2)
+                 for g, x in zip(cv.grid, totals)]
+            f = [(x - g[j]) / (g[j + 1] - g[j]) for g, x, j in zip(cv.grid, totals, k)]
+            lo, hi = (sum(cv.values[c, k[c] + s] for c in range(2)) for s in (0, 1))
+            expect(sum((1 - f[c]) * cv.values[c, k[c]] + f[c] * cv.values[c, k[c] + 1]
+                       for c in range(2)), shown, 0 * lo)     # the page's own arithmetic
+            truth = exact(totals)
+            expect(truth, shown, 0 * lo if on_grid else hi - lo)  # mmm_geo's response
+            print(f"on grid {on_grid}: |page median - exact| = "
+                  f"{abs(shown['median'] - np.median(truth)):.3g}, bound {(hi - lo).max():.3g}")
+        page.click("#planner-reset")
+        assert page_numbers(page, names) == start
+        browser.close()
+    assert urls and all(u.startswith(("file://", "data:")) for u in urls), urls
+
+
+def test_planner_is_not_offered_for_media_with_synergy(report_run):
+    from mmm_geo.model_config import SynergyConfig
+    from mmm_geo.report import planner
+
+    run = load_run(report_run)
+    model = dataclasses.replace(run.config.model, synergy=SynergyConfig(pairs=[["tv", "search"]]))
+    text = planner.section(run._replace(config=dataclasses.replace(run.config, model=model)), None)
+    assert "not available" in text and "tv x search" in text and "<script" not in text

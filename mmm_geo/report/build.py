@@ -1,8 +1,8 @@
 """``mmm-geo report``: analyse a saved run and write ``report.html``, ``figures/`` and ``tables/``.
 
-The HTML is self-contained (figures embedded as base64, inline CSS, no scripts), so it opens
-offline; the same figures are written as PNG files and every table as CSV. The same run and
-config give the same files.
+The HTML is self-contained (figures embedded as base64, inline CSS, the planner's inline script
+and data, no links), so it opens offline; the same figures are written as PNG files and every
+table as CSV. The same run and config give the same files.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from mmm_geo.analysis.mediation import mediation_table
 from mmm_geo.errors import ConfigError, RunError
 from mmm_geo.inference.trace import atomic_write
 from mmm_geo.report import html as H
-from mmm_geo.report import plots, tables
+from mmm_geo.report import planner, plots, tables
 from mmm_geo.report.analyse import Analysis, analyse, geo_order
 from mmm_geo.report.config import ReportConfig
 from mmm_geo.report.recovery import source
@@ -155,6 +155,8 @@ def render(a: Analysis, run, cfg: ReportConfig, diag: pd.DataFrame) -> tuple[str
         ("trust", "Why trust the model", trust_section(a, run, figs, diag)),
         ("contributions", "What drove the KPI", contributions_section(a, run, figs)),
         ("budget", "Budget recommendation", budget_section(a, cfg, figs)),
+        ("planner", "Plan your own mix", planner.section(
+            run, a.optimizer["summary"] if a.optimizer else None, cfg.currency, cfg.seed)),
         ("channels", "Channels", "".join(channel_section(a, c, frame, figs) for c in channels)),
         ("geos", "Geos", per_geo),
         ("about", "About this report", about(run, cfg)),

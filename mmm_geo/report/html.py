@@ -35,6 +35,7 @@ figcaption{font-size:.8rem;color:#555;max-width:900px}
 .good{color:#1a7f3c;font-weight:600} .poor{color:#c0392b;font-weight:600}
 .uncertain{color:#666;font-weight:600}
 .summary li{margin:.25rem 0} .muted{color:#666;font-size:.85rem}
+#planner input[type=range]{width:260px} #planner output{font-weight:600}
 """
 
 
