@@ -140,6 +140,9 @@ class SimulationConfig:
     (concentration 50): the KPI is then ``conversions`` with a mean of about ``count_mean`` per
     geo-week, at a ``revenue_per_conversion`` that turns it back into revenue.
 
+    ``names``: the channels' names (default: tv, search, social, display, radio, print, ...).
+    ``shocks``: that many weeks whose baseline is off by up to +- ``shock_size`` (unrecorded,
+    the truth lists them).
     ``treatments``: non-media treatments (price, promotion) with true ``price_elasticity`` and
     ``promo_lift``, spread across geos by ``treatment_geo_sd`` (``mmm_geo.data.sim_treatments``).
     """
@@ -147,6 +150,7 @@ class SimulationConfig:
     geos: int = 10
     weeks: int = 104
     channels: int = 4
+    names: List[str] = field(default_factory=list)
     controls: int = 2
     seed: int = 0
     start: str = "2023-01-02"
@@ -173,6 +177,8 @@ class SimulationConfig:
     organic: int = 0
     time_varying: List[str] = field(default_factory=list)
     tv_change: float = 0.5
+    shocks: int = 0
+    shock_size: float = 0.3
     treatments: List[str] = field(default_factory=list)
     price_elasticity: float = -1.5
     promo_lift: float = 0.15

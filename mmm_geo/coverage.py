@@ -2,6 +2,7 @@
 
 - :func:`interval_rows`: per channel, whether the central 50 % and 90 % posterior intervals of ROI
   and marginal ROI cover the true values, and the error of the posterior median;
+- :func:`truth_as_draw`: the default simulator's truth as one posterior draw of the model;
 - :func:`true_value`, :func:`true_optimum`, :func:`replan_capture`: a budget plan judged under the
   simulator's TRUE response (``mmm_geo.data.simulate.true_revenue``), the best plan under it, and
   the share of the true attainable uplift the optimizer's recommendation captures;
@@ -95,6 +96,15 @@ def true_weekly_value(weekly: np.ndarray, problem: Problem, ds: xr.Dataset, trut
     seq0 = np.concatenate([hist, np.zeros((g, horizon, c)), after], axis=1)
     diff = true_revenue(seq, truth) - true_revenue(seq0, truth)
     return float(diff[:, start:].sum())
+
+
+def truth_as_draw(truth: dict, scaling) -> dict:
+    """The simulator's true parameters as one posterior draw of the model's parameterisation
+    (the model's Hill is normalised to 1 at exposure 1 and works on the scaled KPI)."""
+    p = {k: np.asarray(v, float) for k, v in truth["params"].items()}
+    effect = p["beta_geo"] / (scaling.kpi_scale * (1 + p["half_saturation"]))
+    return {"adstock_alpha": p["alpha"][None], "saturation_half_saturation": p["half_saturation"][None],
+            "saturation_slope": p["slope"][None], "media_log_effect_geo": np.log(effect)[None]}
 
 
 def true_optimum(problem: Problem, value: Callable[[np.ndarray], float],

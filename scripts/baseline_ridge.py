@@ -56,9 +56,16 @@ def load(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list, np.ndarra
             [str(c) for c in ds[dims.CHANNEL].values], ds[dims.TIME].values)
 
 
-def media_features(spend: np.ndarray, decay: np.ndarray, half: np.ndarray, max_lag: int) -> np.ndarray:
-    """Adstocked, saturated spend (geo, time, channel), spend in units of its mean non-zero level."""
-    level = np.array([s[s > 0].mean() for s in np.moveaxis(spend, -1, 0).reshape(spend.shape[-1], -1)])
+def spend_level(spend: np.ndarray) -> np.ndarray:
+    """Each channel's mean non-zero weekly spend, (channel,)."""
+    return np.array([s[s > 0].mean() for s in np.moveaxis(spend, -1, 0).reshape(spend.shape[-1], -1)])
+
+
+def media_features(spend: np.ndarray, decay: np.ndarray, half: np.ndarray, max_lag: int,
+                   level=None) -> np.ndarray:
+    """Adstocked, saturated spend (geo, time, channel), spend in units of its mean non-zero level
+    (``level``: the fitted data's, for spend plans evaluated with a fitted regression)."""
+    level = spend_level(spend) if level is None else level
     w = np.asarray(geometric(max_lag, np.asarray(decay, np.float32)))
     w = w / w.sum(axis=0)
     carried = np.einsum("l...tc,lc->...tc", np.asarray(lag_stack(spend / level, max_lag)), w)
@@ -87,12 +94,20 @@ def ridge(x: np.ndarray, y: np.ndarray, penalty: float, n_free: int) -> np.ndarr
     return np.linalg.solve(xs.T @ xs + np.diag(pen), xs.T @ y) / sd
 
 
-class Fit:
-    """One ridge fit on the first ``n_train`` weeks; ``predict`` gives every week (geo, time)."""
+def with_pairs(media: np.ndarray, pairs=()) -> np.ndarray:
+    """``media`` (geo, time, channel) and, per channel pair (i, j), the product of their features
+    as one more column: the simpler method's synergy term."""
+    return np.concatenate([media] + [media[..., i:i + 1] * media[..., j:j + 1] for i, j in pairs],
+                          axis=-1)
 
-    def __init__(self, kpi, spend, controls, decay, half, penalty, n_train, args):
+
+class Fit:
+    """One ridge fit on the first ``n_train`` weeks; ``predict`` gives every week (geo, time).
+    ``pairs``: channel index pairs whose feature product is a column too (``with_pairs``)."""
+
+    def __init__(self, kpi, spend, controls, decay, half, penalty, n_train, args, pairs=()):
         self.n_geo, self.n_time = kpi.shape
-        self.media = media_features(spend, decay, half, args.max_lag)
+        self.media = with_pairs(media_features(spend, decay, half, args.max_lag), pairs)
         self.x = design(self.media, controls, args.fourier, args.period).reshape(self.n_geo * self.n_time, -1)
         rows = np.broadcast_to(np.arange(self.n_time) < n_train, kpi.shape).reshape(-1)
         self.rows = rows

@@ -21,7 +21,7 @@ import pytest
 
 from mmm_geo.config import (AdstockConfig, InferenceConfig, ModelConfig, OptimizeConfig, SaturationConfig,
                             OptimizerConfig, SimulationConfig)
-from mmm_geo.coverage import true_optimum, true_value
+from mmm_geo.coverage import true_optimum, true_value, truth_as_draw
 from mmm_geo.data.load import to_dataset
 from mmm_geo.data.scaling import fit_scaling, model_data
 from mmm_geo.data.simulate import data_config, simulate
@@ -459,15 +459,6 @@ def test_cli_errors_exit_2_without_traceback(quick_run):
 
 
 # ---------------------------------------------------------------- slow: true uplift
-
-def truth_as_draw(truth: dict, scaling) -> dict:
-    """The simulator's true parameters as one posterior draw of the model's parameterisation
-    (the model's Hill is normalised to 1 at exposure 1 and works on the scaled KPI)."""
-    p = {k: np.asarray(v, float) for k, v in truth["params"].items()}
-    effect = p["beta_geo"] / (scaling.kpi_scale * (1 + p["half_saturation"]))
-    return {"adstock_alpha": p["alpha"][None], "saturation_half_saturation": p["half_saturation"][None],
-            "saturation_slope": p["slope"][None], "media_log_effect_geo": np.log(effect)[None]}
-
 
 @pytest.mark.parametrize("seed", [0, 2])
 def test_optimizer_with_true_parameters_finds_the_true_optimum(seed):

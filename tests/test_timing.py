@@ -15,14 +15,14 @@ import pandas as pd
 import pytest
 
 from mmm_geo.config import AdstockConfig, ModelConfig, OptimizeConfig, SimulationConfig
-from mmm_geo.coverage import true_weekly_value
+from mmm_geo.coverage import true_weekly_value, truth_as_draw
 from mmm_geo.model import media as mm
 from mmm_geo.optimize.objective import Spec
 from mmm_geo.optimize.problem import current_mix
 from mmm_geo.optimize.response import build_terms, values
 from mmm_geo.optimize.solver import Settings
 from mmm_geo.optimize.timing import _Args, optimize_timing, project_cells, weekly_values
-from tests.test_optimize import data3, default_params, panel, setup, truth_as_draw  # noqa: F401
+from tests.test_optimize import data3, default_params, panel, setup  # noqa: F401
 
 SETTINGS = Settings(tol=1e-4, max_iter=4000)
 SIM = SimulationConfig(geos=4, weeks=80, channels=3, seed=3, max_lag=6)

@@ -22,6 +22,7 @@ With ``treatments``, price and promotion factors multiply the whole mean
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import Optional, Tuple
@@ -42,8 +43,11 @@ CHANNEL_NAMES = ["tv", "search", "social", "display", "radio", "print", "video",
 CONTROL_NAMES = ["price_index", "competitor", "promo", "weather", "macro"]
 
 
-def channel_names(n: int) -> list:
-    """The first ``n`` channel names: the named ones, then ``channel13``, ``channel14``, ..."""
+def channel_names(n: int, names=()) -> list:
+    """``names`` (``simulation.names``) if given, else the first ``n`` channel names: the named
+    ones, then ``channel13``, ``channel14``, ..."""
+    if names:
+        return list(names)
     return (CHANNEL_NAMES + [f"channel{i}" for i in range(len(CHANNEL_NAMES) + 1, n + 1)])[:n]
 
 
@@ -76,7 +80,11 @@ def _check(cfg: SimulationConfig) -> None:
                               "from, spend_ratio >= 1 and 0 <= class_share <= 1")
     else:
         check_forms([cfg.adstock], [cfg.saturation])
-    names = channel_names(cfg.channels)
+    if cfg.names and (len(cfg.names) != cfg.channels or len(set(cfg.names)) != cfg.channels
+                      or not all(re.fullmatch(r"[a-z][a-z0-9_]*", n) for n in cfg.names)):
+        raise ConfigError(f"simulation.names={list(cfg.names)}: give {cfg.channels} distinct "
+                          "lower-case names (letters, digits, _), one per channel, or none")
+    names = channel_names(cfg.channels, cfg.names)
     if not set(cfg.time_varying) <= set(names) or cfg.tv_change <= 0:
         raise ConfigError(f"simulation.time_varying={list(cfg.time_varying)}: name channels of the "
                           f"panel {names}, with tv_change > 0")
@@ -92,6 +100,18 @@ def _check(cfg: SimulationConfig) -> None:
     if cfg.kpi_noise not in KPI_NOISE:
         raise ConfigError(f"simulation.kpi_noise={cfg.kpi_noise!r} is unknown; use one of "
                           f"{', '.join(KPI_NOISE)}")
+
+
+def _shocks(cfg: SimulationConfig) -> np.ndarray:
+    """The baseline's national multiplier per week, (time,): 1, except ``shocks`` weeks drawn at
+    random (not in the first or last 4) whose baseline is off by +- ``shock_size`` x U(0.5, 1),
+    unrecorded in the data (its own stream: the rest of the panel is unchanged)."""
+    mult = np.ones(cfg.weeks)
+    if cfg.shocks:
+        rng = np.random.default_rng([cfg.seed, 7])
+        weeks = rng.choice(np.arange(4, cfg.weeks - 4), size=cfg.shocks, replace=False)
+        mult[weeks] += rng.choice([-1.0, 1.0], cfg.shocks) * cfg.shock_size * rng.uniform(0.5, 1, cfg.shocks)
+    return mult
 
 
 def _season(weeks: np.ndarray) -> np.ndarray:
@@ -142,7 +162,7 @@ def simulate(cfg: SimulationConfig = SimulationConfig(),
     rng = np.random.default_rng(cfg.seed)
     g, t, c, k = cfg.geos, cfg.weeks, cfg.channels, cfg.controls
     geos = [f"geo_{i:02d}" for i in range(g)]
-    channels, controls = channel_names(c), control_names(k)
+    channels, controls = channel_names(c, cfg.names), control_names(k)
     weeks = np.arange(t)
     season = _season(weeks)
     wide = draw_wide(cfg, season) if cfg.family == "wide" else None
@@ -193,7 +213,8 @@ def simulate(cfg: SimulationConfig = SimulationConfig(),
 
     media_pc = total_effect(x if spend_scale is None
                             else sim_mediation.respond(x, x * spend_scale, media, mediator), media)
-    base_pc = base[:, None] * (1 + trend + season)[None, :] + z @ gamma
+    shock = _shocks(cfg)
+    base_pc = base[:, None] * ((1 + trend + season) * shock)[None, :] + z @ gamma
     noise = rng.normal(0, cfg.noise * base.mean(), size=(g, t))
     mult, treat_columns, treat_truth = sim_treatments.draw(cfg, geos, base_pc + media_pc, pop)
     mean_pc = (base_pc + media_pc) * mult     # treatments multiply the mean KPI
@@ -214,6 +235,7 @@ def simulate(cfg: SimulationConfig = SimulationConfig(),
         nat["contribution_per_1000"] = 1000.0 * nat.get("contribution_total", nat["contribution"]) \
             / float(impressions[..., j].sum())
     truth["organic"] = channels[c - cfg.organic:] if cfg.organic else []
+    truth["shocks"] = {str(frame["week"][w])[:10]: float(shock[w]) for w in np.flatnonzero(shock != 1)}
     if treat_truth:
         truth["treatments"] = treat_truth
     if mediator is not None:
@@ -356,7 +378,7 @@ def data_config(cfg: SimulationConfig, path: str | None = None) -> DataConfig:
     chans = {name: ChannelColumns(spend=f"{name}_spend" if j < cfg.channels - cfg.organic
                                   and name != cfg.mediation.mediator else None,
                                   exposure=f"{name}_impressions")
-             for j, name in enumerate(channel_names(cfg.channels))}
+             for j, name in enumerate(channel_names(cfg.channels, cfg.names))}
     lift = str(Path(path).with_name("lift_tests.csv")) if path and cfg.lift_tests else None
     counts = cfg.kpi_noise in COUNTS
     return DataConfig(path=path, time="week", geo="geo", kpi="conversions" if counts else "revenue",

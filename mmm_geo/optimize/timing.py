@@ -34,7 +34,7 @@ from mmm_geo.optimize.problem import Problem
 from mmm_geo.optimize.response import DrawTerms, exposure_gross
 from mmm_geo.optimize.solver import Feasible, Settings, project_box_sum, solve
 
-BOUND_TOL = 1e-6   # a share this close to a bound counts as at the bound (relative to the cell)
+BOUND_TOL = 1e-6   # spend this close to a bound (as a share of the budget) counts as at the bound
 
 
 class Timing(NamedTuple):
@@ -107,20 +107,24 @@ def _solve(x0, hi, totals, args, spec: Spec, settings: Settings):
 
 def cell_gap(g: np.ndarray, x: np.ndarray, hi: np.ndarray, totals: np.ndarray) -> float:
     """Largest per-cell imbalance of marginal returns across its free weeks, and gain from moving
-    spend off a bound, relative to the mean absolute marginal return (0 at a KKT point)."""
+    spend off a bound, relative to the mean absolute marginal return (0 at a KKT point). Spend
+    within ``BOUND_TOL`` of the budget from a bound counts as at it, as for the totals."""
     scale = np.mean(np.abs(g)) + 1e-30
+    tol = BOUND_TOL * float(totals.sum())
     worst = 0.0
     for gi in range(totals.shape[0]):
         for ci in range(totals.shape[1]):
             if totals[gi, ci] <= 0:
                 continue
             gc, xc, hc = g[gi, :, ci], x[gi, :, ci], hi[gi, :, ci]
-            tol = BOUND_TOL * totals[gi, ci]
             at_lo, at_hi = xc <= tol, xc >= hc - tol
             free = ~(at_lo | at_hi)
-            lam = float(np.mean(gc[free])) if free.any() else float(np.mean(gc))
-            gaps = [np.ptp(gc[free]) if free.any() else 0.0,
-                    np.max(gc[at_lo] - lam, initial=0.0), np.max(lam - gc[at_hi], initial=0.0)]
+            if free.any():
+                lam = float(np.mean(gc[free]))
+                gaps = [np.ptp(gc[free]), np.max(gc[at_lo] - lam, initial=0.0),
+                        np.max(lam - gc[at_hi], initial=0.0)]
+            else:           # every week at a bound: no week at zero may return more than a capped one
+                gaps = [max(np.max(gc[at_lo], initial=-np.inf) - np.min(gc[at_hi], initial=np.inf), 0.0)]
             worst = max(worst, float(max(gaps)))
     return worst / scale
 
