@@ -13,7 +13,7 @@ intercept per geo). The regression, in numpy:
   weeks before them), so the reported holdout is never seen;
 - intervals: a 90 % prediction interval from the training residual sd (normal); channel ROIs
   (revenue driven over the training window / spend) with a 90 % moving-block bootstrap interval
-  (``--boot`` refits with the hyperparameters fixed, blocks of 4 weeks).
+  (``--boot`` refits on resampled blocks of 4 weeks, the hyperparameters fixed).
 
 Writes ``<out>/baseline_ridge.json`` (holdout MAPE, R^2, interval coverage, the seasonal-naive
 MAPE on the same weeks, hyperparameters) and ``<out>/baseline_ridge_roi.csv``; prints both.
@@ -150,24 +150,29 @@ def tune(kpi, spend, controls, n_train, args):
     return decay, half, penalty
 
 
-def bootstrap_roi(kpi, spend, controls, fit: Fit, n_train, penalty, args) -> np.ndarray:
-    """ROI per channel for ``args.boot`` moving-block bootstrap resamples of the training
-    residuals (blocks of 4 weeks), refitted with the same features: (boot, channel)."""
-    rng = np.random.default_rng(args.seed)
-    pred = fit.predict()
-    resid = (kpi - pred)[:, :n_train]
-    spent = spend[:, :n_train].sum(axis=(0, 1))
-    y_rows = fit.rows
+def bootstrap_coefs(fit: Fit, kpi, n_train, penalty, boot: int, seed: int) -> np.ndarray:
+    """The ridge refitted on ``boot`` moving-block bootstrap resamples of the training weeks
+    (blocks of 4 weeks, every geo's row of a week together, features as fitted): (boot, coef).
+    Resampling rows, not residuals around the fit: the ridge shrinks, so refitting it on its
+    own predictions plus residuals would shrink again and bias every interval toward zero."""
+    rng = np.random.default_rng(seed)
+    x = fit.x.reshape(fit.n_geo, fit.n_time, -1)
     out = []
-    for _ in range(args.boot):
+    for _ in range(boot):
         starts = rng.integers(0, n_train - 3, size=int(np.ceil(n_train / 4)))
         idx = np.concatenate([np.arange(s, s + 4) for s in starts])[:n_train]
-        y_star = pred.copy()
-        y_star[:, :n_train] += resid[:, idx]
-        coef = ridge(fit.x[y_rows], y_star.reshape(-1)[y_rows], penalty, fit.n_geo)
-        media_coef = coef[-spend.shape[-1]:]
-        out.append((fit.media[:, :n_train] * media_coef).sum(axis=(0, 1)) / spent)
+        out.append(ridge(x[:, idx].reshape(-1, x.shape[-1]), kpi[:, idx].reshape(-1), penalty,
+                         fit.n_geo))
     return np.array(out)
+
+
+def bootstrap_roi(kpi, spend, fit: Fit, n_train, penalty, args) -> np.ndarray:
+    """ROI per channel (revenue driven over the training weeks / spend) of each bootstrap refit
+    (:func:`bootstrap_coefs`): (boot, channel)."""
+    n_ch = spend.shape[-1]
+    spent = spend[:, :n_train].sum(axis=(0, 1))
+    coefs = bootstrap_coefs(fit, kpi, n_train, penalty, args.boot, args.seed)
+    return np.einsum("gtc,bc->bc", fit.media[:, :n_train, :n_ch], coefs[:, -n_ch:]) / spent
 
 
 def main() -> None:
@@ -192,7 +197,7 @@ def main() -> None:
     naive = seasonal_naive(kpi, n_train, int(round(args.period)))
     spent = spend[:, :n_train].sum(axis=(0, 1))
     roi = fit.contributions(n_train) / spent
-    boot = bootstrap_roi(kpi, spend, controls, fit, n_train, penalty, args)
+    boot = bootstrap_roi(kpi, spend, fit, n_train, penalty, args)
     table = pd.DataFrame({"channel": channels, "decay": decay, "half_saturation": half,
                           "roi": roi, "roi_lo": np.quantile(boot, 0.05, axis=0),
                           "roi_hi": np.quantile(boot, 0.95, axis=0),

@@ -57,6 +57,32 @@ def test_study_config_composes_and_reads_its_data(study):
     assert ds.sizes["geo"] == 1 and float(ds["spend"].sum()) > 0
 
 
+def test_simulated_synergy_study_composes_the_same_panel_for_fit_and_simulate():
+    """Study 3 (a simulated portfolio): the fit's experiment and ``mmm-geo simulate
+    +simulation=synergy_portfolio`` compose the same panel, with six named channels, the TV x
+    online-video synergy the model is asked about and unrecorded shocks in its truth."""
+    from hydra import compose as hydra_compose, initialize_config_dir
+
+    from mmm_geo.config import SimulateConfig
+    from mmm_geo.data.simulate import simulate
+
+    cfg = compose("synergy_portfolio")
+    assert cfg.name == "synergy_portfolio" and cfg.data.path is None
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        sim = to_config(hydra_compose("simulate", overrides=["+simulation=synergy_portfolio"]),
+                        SimulateConfig).simulation
+    assert sim == cfg.simulation
+    assert list(sim.names) == ["tv", "search", "social", "display", "online_video",
+                               "ecommerce_display"]
+    assert [list(p) for p in cfg.model.synergy.pairs] == [["tv", "online_video"]]
+    assert (ROOT / "scripts/study_synergy_portfolio.sh").is_file()
+    assert (ROOT / "experiments/synergy_portfolio/README.md").is_file()
+    frame, truth = simulate(sim)
+    assert {f"{c}_spend" for c in sim.names} <= set(frame.columns)
+    assert truth["synergy"]["tv:online_video"]["contribution"] > 0
+    assert len(truth["shocks"]) == sim.shocks == 4
+
+
 @pytest.mark.slow
 def test_jellypop_study_runs_end_to_end_and_its_report_names_every_channel(tmp_path):
     experiment, script, channels = STUDIES["jellypop"]

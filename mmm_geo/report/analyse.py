@@ -56,15 +56,18 @@ class Analysis(NamedTuple):
 
 def read_optimizer(folder: Path) -> Optional[dict]:
     """The optimizer's output in ``folder`` (None when it has not been run), with the per-draw
-    gain of the recommended plan over the current one."""
+    gain of the recommended plan (``gain``) and of every other plan (``gains``: the scenarios,
+    the timed flighting) over the current one."""
     files = [folder / n for n in ("allocation.csv", "outcomes.csv", "optimize.json", "optimize.nc")]
     if not all(f.is_file() for f in files):
         return None
     with xr.open_dataset(files[3], engine="h5netcdf") as nc:
         outcome = nc["outcome"].load()
-    gain = (outcome.sel(plan="recommended") - outcome.sel(plan="current")).values
+    gains = {str(p): (outcome.sel(plan=p) - outcome.sel(plan="current")).values
+             for p in outcome["plan"].values if p != "current"}
     return {"allocation": pd.read_csv(files[0]), "outcomes": pd.read_csv(files[1]),
-            "summary": json.loads(files[2].read_text()), "gain": gain, "path": str(folder)}
+            "summary": json.loads(files[2].read_text()), "gain": gains["recommended"],
+            "gains": gains, "path": str(folder)}
 
 
 def holdout_check(run, cfg: ReportConfig, bands: xr.Dataset):

@@ -114,8 +114,32 @@ def budget_lines(a: Analysis, prob: float, run_path: str, currency: str = "",
         f"({H.fmt(g['relative'], 'pct')}; {prob:.0%} interval {H.money(g['lo'], currency)} to "
         f"{H.money(g['hi'], currency)}); it beats the current mix in "
         f"{H.fmt(g['p_positive'], 'prob')} of posterior draws.",
+        *[_plan_line(a, plan, prob, currency) for plan in a.optimizer["gains"]
+          if plan != "recommended"],
         f"Solver: {H.esc(s['solver'].get('status', '?'))}; objective "
         f"{H.esc(s['config']['optimizer']['objective'])}."], "summary")
+
+
+def _plan_line(a: Analysis, plan: str, prob: float, currency: str) -> str:
+    """A scenario's (or the timed flighting's) outcome against the current mix."""
+    g = tables.gain(a, prob, plan)
+    what = ("The recommended weekly flighting (timing=true), at the same channel totals"
+            if plan == "timed" else f"Scenario “{H.esc(plan)}”")
+    return (f"{what}: {H.money(g['mean'], currency)} against the current mix "
+            f"({H.fmt(g['relative'], 'pct')}; {prob:.0%} interval {H.money(g['lo'], currency)} to "
+            f"{H.money(g['hi'], currency)}); better in {H.fmt(g['p_positive'], 'prob')} of "
+            "posterior draws.")
+
+
+def synergy_lines(a: Analysis, currency: str = "") -> str:
+    """Each synergy pair's contribution on top of its channels' own effects (empty without)."""
+    rows = a.synergy[a.synergy["quantity"].str.startswith("synergy contribution")] \
+        if len(a.synergy) else a.synergy
+    return "".join(
+        f"<p>Synergy {H.esc(r['quantity'].split()[-1].replace(':', ' × '))}: together the pair "
+        f"drove <b>{H.money(r['median'], currency)}</b> ({H.money(r['lo'], currency)} to "
+        f"{H.money(r['hi'], currency)}) more than each channel alone; the ROIs above include "
+        "it.</p>" for _, r in rows.iterrows())
 
 
 def trust_lines(a: Analysis, metrics: dict) -> str:
@@ -253,7 +277,8 @@ def executive(a: Analysis, run, prob: float, figs: Dict[str, bytes], currency: s
              f"to {H.fmt(float(m['hi']), 'pct')}). Intervals are {prob:.0%} credible intervals.</p>")
     good, poor = performance(a, prob)
     body = [intro,
-            H.section("summary-good", "1. Channels that perform well", good, 3),
+            H.section("summary-good", "1. Channels that perform well",
+                      good + synergy_lines(a, currency), 3),
             H.section("summary-poor", "2. Channels that perform poorly or are uncertain", poor, 3),
             H.table(tables.ranking(a), RANKING_SPEC, "table-ranking"),
             add(figs, "ranking", plots.ranking(a.ranking),

@@ -101,9 +101,10 @@ def budget(a: Analysis) -> pd.DataFrame:
     return a.optimizer["allocation"]
 
 
-def gain(a: Analysis, prob: float) -> Dict[str, float]:
-    """The recommended plan's gain over the current one: mean, interval, P(gain > 0)."""
-    g = a.optimizer["gain"]
+def gain(a: Analysis, prob: float, plan: str = "recommended") -> Dict[str, float]:
+    """A plan's gain over the current one (default: the recommendation): mean, interval,
+    P(gain > 0)."""
+    g = a.optimizer["gains"][plan]
     lo, hi = np.quantile(g, [(1 - prob) / 2, (1 + prob) / 2])
     cur = a.optimizer["outcomes"].set_index("plan").loc["current", "mean"]
     return {"mean": float(g.mean()), "lo": float(lo), "hi": float(hi),
