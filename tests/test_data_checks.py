@@ -336,3 +336,18 @@ def test_data_warnings_reach_the_cli_user(tiny_frame, tmp_path):
     warning = proc.stderr.index("mmm-geo: warning: panel.csv, column 'revenue': 1 outlier week")
     assert f"geo_01 {week(df, 12)}" in proc.stderr
     assert warning < proc.stderr.index("mmm-geo: error: ")
+
+
+def test_a_panel_without_controls_scales_and_builds_model_data():
+    """Zero controls (study 5 has none): the scaling and the model's arrays, no reshape error."""
+    from mmm_geo.config import SimulationConfig
+    from mmm_geo.data.load import to_dataset
+    from mmm_geo.data.scaling import fit_scaling, model_data
+    from mmm_geo.data.simulate import data_config, simulate
+
+    sim = SimulationConfig(geos=2, weeks=30, channels=2, controls=0)
+    frame, _ = simulate(sim)
+    ds = to_dataset(frame, data_config(sim), "sim")
+    scaling = fit_scaling(ds)
+    assert scaling.control_mean == () and scaling.control_std == ()
+    assert model_data(ds, scaling).controls.shape == (2, 30, 0)

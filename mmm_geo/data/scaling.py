@@ -99,7 +99,8 @@ def fit_scaling(ds: xr.Dataset) -> Scaling:
     kpi_pc = ds["kpi"] / pop
     expo_pc = (ds["exposure"] / pop).transpose(..., "channel").values.reshape(-1, ds.sizes["channel"])
     media_scale = [float(col[col > 0].mean()) for col in expo_pc.T]
-    ctrl = ds["controls"].values.reshape(-1, ds.sizes["control"])
+    ctrl = ds["controls"].transpose(..., "control").values
+    ctrl = ctrl.reshape(int(np.prod(ctrl.shape[:-1])), ctrl.shape[-1])   # (rows, control); 0 controls ok
     return Scaling(
         kpi_scale=float(kpi_pc.mean()),
         media_scale=tuple(media_scale),
