@@ -130,3 +130,25 @@ def test_one_chain_run_reports_and_compares(one_chain_run, tmp_path):
     assert table["rank"].notna().all()
     csv = pd.read_csv(tmp_path / "cmp" / "compare.csv").set_index("run")
     assert np.isnan(csv.loc["one", "max_rhat"])
+
+
+def test_diagnostics_of_a_variable_with_nan_elements_are_quiet(capfd):
+    """An organic channel has no ROI (NaN draws): its elements are left out of the worst R-hat and
+    ESS without NumPy's all-NaN warnings or ArviZ's NaN log line reaching the user."""
+    import warnings
+
+    import arviz as az
+    import numpy as np
+
+    from mmm_geo.inference.diagnostics import diagnostics_table
+
+    rng = np.random.default_rng(0)
+    roi = rng.normal(1.0, 0.1, (2, 200, 3))
+    roi[..., 2] = np.nan
+    idata = az.from_dict(posterior={"roi": roi, "a": rng.normal(size=(2, 200))})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = diagnostics_table(idata)
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert "NaN" not in capfd.readouterr().err
+    assert np.isfinite(table.loc["roi", "r_hat_max"]) and table.loc["roi", "r_hat_max"] < 1.05

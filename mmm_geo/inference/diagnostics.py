@@ -7,7 +7,10 @@ ESS, divergences and E-BFMI are still checked.
 
 from __future__ import annotations
 
+import logging
 import sys
+import warnings
+from contextlib import contextmanager
 from typing import Iterable, Optional
 
 import arviz as az
@@ -21,9 +24,10 @@ def diagnostics_table(idata: az.InferenceData, var_names: Optional[Iterable[str]
     """One row per parameter variable: max R-hat, min bulk ESS, min tail ESS (over its elements)."""
     names = list(var_names or idata.posterior.data_vars)
     several = idata.posterior.sizes["chain"] > 1
-    rhat = az.rhat(idata, var_names=names) if several else None
-    bulk = az.ess(idata, var_names=names, method="bulk")
-    tail = az.ess(idata, var_names=names, method="tail")
+    with _quiet_nan():   # NaN elements (no ROI for an organic channel) are left out below
+        rhat = az.rhat(idata, var_names=names) if several else None
+        bulk = az.ess(idata, var_names=names, method="bulk")
+        tail = az.ess(idata, var_names=names, method="tail")
     rows = []
     for n in names:
         rows.append({"variable": n, "size": int(idata.posterior[n].isel(chain=0, draw=0).size),
@@ -31,6 +35,20 @@ def diagnostics_table(idata: az.InferenceData, var_names: Optional[Iterable[str]
                      "ess_bulk_min": _worst(bulk[n].values, np.nanmin),
                      "ess_tail_min": _worst(tail[n].values, np.nanmin)})
     return pd.DataFrame(rows).set_index("variable")
+
+
+@contextmanager
+def _quiet_nan():
+    """Silence NumPy's all-NaN warnings and ArviZ's "Array contains NaN-value" log line."""
+    log = getattr(az, "_log", None) or logging.getLogger("arviz")   # ArviZ's own logger object
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            yield
+    finally:
+        log.setLevel(level)
 
 
 def _worst(values: np.ndarray, pick) -> float:
