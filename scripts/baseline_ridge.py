@@ -209,13 +209,18 @@ def main() -> None:
               "holdout": accuracy(kpi[:, held], pred[:, held]),
               "holdout_coverage_90": float(inside.mean()),
               "naive_holdout": accuracy(kpi[:, held], naive)}
+    publish(result, table, args.out, "baseline_ridge.json", "baseline_ridge_roi.csv")
+
+
+def publish(result: dict, table: pd.DataFrame, out, json_name: str, csv_name: str) -> None:
+    """Print a baseline's summary and table, and write both into the folder ``out`` if given."""
     print(json.dumps(result, indent=1))
     print(table.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
-    if args.out:
-        out = Path(args.out)
+    if out:
+        out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "baseline_ridge.json").write_text(json.dumps(result, indent=1) + "\n")
-        table.to_csv(out / "baseline_ridge_roi.csv", index=False)
+        (out / json_name).write_text(json.dumps(result, indent=1) + "\n")
+        table.to_csv(out / csv_name, index=False)
 
 
 if __name__ == "__main__":

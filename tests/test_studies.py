@@ -1,5 +1,5 @@
 """The client studies (issue 13): every study's experiment composes into a valid FitConfig and its
-data config reads its file with the project's loader; study 1 (JellyPop) runs end to end through
+data config reads its file with the project's loader (study 5's excluded weeks included); study 1 (JellyPop) runs end to end through
 its one command on short chains, and its report renders in headless Chromium and names every
 channel. Tests that need a dataset skip when it is absent from ../shared/data."""
 
@@ -22,6 +22,8 @@ STUDIES = {
                  ["search_non_branded", "search_branded", "twitter_prospecting",
                   "facebook_prospecting", "linear_tv", "facebook_retargeting"]),
     "pymc_mmm_example": ("pymc_mmm_example", "scripts/study_pymc_mmm_example.sh", ["x1", "x2"]),
+    "assessment2": ("assessment2", "scripts/study_assessment2.sh",
+                    ["facebook", "google", "tiktok", "instagram", "snapchat", "email", "sms"]),
 }
 
 
