@@ -212,6 +212,17 @@ class ValidationConfig:
 
 
 @dataclass(frozen=True)
+class RefreshConfig:
+    """A refresh (``refresh_from``, ``mmm_geo.refresh``): each parameter's prior is the previous
+    run's posterior, moment-matched on its unconstrained scale (log for positive parameters), its
+    sd times ``widen`` but at most the configured prior's sd. The refit's likelihood sees the
+    previous weeks again, so they count about ``1 + 1 / widen**2`` times: ``widen`` > 1 keeps the
+    double-counting small (2: 1.25 times)."""
+
+    widen: float = 2.0
+
+
+@dataclass(frozen=True)
 class FitConfig:
     """Top-level config of ``mmm-geo fit``."""
 
@@ -228,6 +239,8 @@ class FitConfig:
     tracking: str = "none"  # mlflow: log the run to MLflow (mmm_geo.experiments.tracking)
     tracking_uri: Optional[str] = None  # null: a sqlite store in <run folder>/../mlflow/
     tracking_experiment: Optional[str] = None  # null: the MLflow experiment is ``name``
+    refresh_from: Optional[str] = None  # a previous run folder: its scaling, its posterior as prior
+    refresh: RefreshConfig = field(default_factory=RefreshConfig)
 
 
 def config_hash(cfg: Any) -> str:

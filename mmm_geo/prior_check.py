@@ -46,7 +46,7 @@ def prior_check(cfg: FitConfig, out_dir: Optional[Path] = None) -> PriorCheck:
     """The prior predictive check of ``cfg``'s model on its data (its run's training window)."""
     ready = setup(cfg)
     ds, model = ready.ds, ready.cfg.model
-    scaling, data = window_data(ready.cfg, ds, ready.lengths[-1])
+    scaling, data = window_data(ready.cfg, ds, ready.lengths[-1], ready.previous)
     idata = prior_trace(data, ds, scaling, model, jax.random.key(cfg.seed), cfg.inference.draws)
     metrics = channel_metrics(idata.posterior, ds, scaling, model, cfg.inference.ppc_batch)
     table, kpi = channel_quantiles(metrics), kpi_range(idata)

@@ -3,8 +3,9 @@
 A run folder holds ``trace.nc``, ``config.yaml`` (resolved), ``scaling.json``, ``diagnostics.csv``,
 ``summary.csv`` (ROI, marginal ROI and contribution with 90 % intervals), ``treatments.csv``
 (price elasticity, promotion lift, with ``data.treatments``), ``truth.json`` for simulated data,
-and ``metrics.json``. Every file is written atomically and ``metrics.json`` last, so
-a folder without it is an incomplete run, never mistaken for a finished one.
+``refresh.csv`` for a refresh (``refresh_from``, ``mmm_geo.refresh``) and ``metrics.json``.
+Every file is written atomically and ``metrics.json`` last, so a folder without it is an
+incomplete run, never mistaken for a finished one.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from mmm_geo import dims, faults
+from mmm_geo import dims, faults, refresh
 from mmm_geo.analysis.accuracy import fit_metrics
 from mmm_geo.analysis.lift import lift_agreement
 from mmm_geo.analysis.mediation import LABELS as MEDIATION_LABELS
@@ -91,10 +92,12 @@ class Setup(NamedTuple):
     ds: xr.Dataset
     truth: Optional[dict]
     lengths: List[int]       # training periods of each window; the last is the run's own fit
+    previous: Optional[refresh.Previous] = None   # refresh_from: the run it starts from
 
 
 def setup(cfg: FitConfig) -> Setup:
-    """Check the config against the data, load the data and split it into training windows."""
+    """Check the config against the data, load the data and split it into training windows; with
+    ``refresh_from``, load and check the previous run and match its priors (``mmm_geo.refresh``)."""
     check_config(cfg.model)
     check_negative_allowed(cfg.data.allow_negative_kpi, cfg.model.likelihood)
     ds, truth = load_data(cfg)
@@ -102,12 +105,18 @@ def setup(cfg: FitConfig) -> Setup:
     lengths = train_lengths(ds.sizes[dims.TIME], cfg.validation, 2 * cfg.model.adstock.max_lag)
     check_trend_knots(cfg.model.trend_knots, lengths[0])
     check_test_windows(excluded(ds), lengths, cfg.validation.holdout)
-    return Setup(cfg, ds, truth, lengths)
+    if not cfg.refresh_from:
+        return Setup(cfg, ds, truth, lengths)
+    previous = refresh.previous(cfg, ds, lengths)   # checked, and its priors matched, before any fit
+    data = window_data(cfg, ds, lengths[-1], previous)[1]
+    return Setup(cfg, ds, truth, lengths, refresh.matched(previous, ds, data, cfg.model))
 
 
-def window_data(cfg: FitConfig, ds: xr.Dataset, n_train: int) -> Tuple[Scaling, ModelData]:
+def window_data(cfg: FitConfig, ds: xr.Dataset, n_train: int,
+                previous: Optional[refresh.Previous] = None) -> Tuple[Scaling, ModelData]:
     """The scaling and model inputs of a fit on the first ``n_train`` periods of ``ds`` (every
-    period is in the inputs; ``train`` marks the fitted ones), after checking that window."""
+    period is in the inputs; ``train`` marks the fitted ones), after checking that window; with
+    ``previous``, a refresh: its scaling, and its posterior as the priors."""
     train = ds.isel({dims.TIME: slice(0, n_train)})
     check_window(n_train, cfg.model.adstock.max_lag, ds.attrs["source"])
     names, where = [str(c) for c in ds[dims.CHANNEL].values], f"{ds.attrs['source']} (first {n_train} periods)"
@@ -117,15 +126,18 @@ def window_data(cfg: FitConfig, ds: xr.Dataset, n_train: int) -> Tuple[Scaling, 
         if idx:
             check_spend(train[var].values[..., idx], [names[i] for i in idx], [names[i] for i in idx],
                         where, var)
-    scaling = fit_scaling(train)
+    scaling = fit_scaling(train) if previous is None else previous.run.scaling
     bases = time_bases(ds.sizes[dims.TIME], cfg.model, n_train)
     data = model_data(ds, scaling, np.float64 if cfg.inference.x64 else np.float32, bases, n_train)
+    if previous is not None:
+        data = data._replace(priors=previous.priors)
     return scaling, data
 
 
-def fit_window(cfg: FitConfig, ds: xr.Dataset, n_train: int, key: jax.Array, attrs: dict) -> Fitted:
+def fit_window(cfg: FitConfig, ds: xr.Dataset, n_train: int, key: jax.Array, attrs: dict,
+               previous: Optional[refresh.Previous] = None) -> Fitted:
     """Fit on the first ``n_train`` periods of ``ds``; the trace covers (forecasts) all of them."""
-    scaling, data = window_data(cfg, ds, n_train)
+    scaling, data = window_data(cfg, ds, n_train, previous)
     key_fit, key_ppc = jax.random.split(key)
     faults.pause("sample")
     result = run_nuts(data, cfg.model, cfg.inference, key_fit)
@@ -165,7 +177,8 @@ def fit(cfg: FitConfig, out_dir: Path, resolved_config: Optional[str] = None) ->
     cfg = ready.cfg
     key = jax.random.key(cfg.seed)
     folds = [cv_fold(cfg, ds, n, key, k) for k, n in enumerate(lengths[:-1], start=1)]
-    fitted = fit_window(cfg, ds, lengths[-1], jax.random.fold_in(key, len(lengths)), attrs)
+    fitted = fit_window(cfg, ds, lengths[-1], jax.random.fold_in(key, len(lengths)), attrs,
+                        ready.previous)
     idata, scaling = fitted.idata, fitted.scaling
     table = diagnostics.diagnostics_table(idata)
     conv = diagnostics.convergence(idata)
@@ -198,6 +211,9 @@ def fit(cfg: FitConfig, out_dir: Path, resolved_config: Optional[str] = None) ->
         files["lift_tests.csv"] = lambda p: lift.to_csv(p, index=False)
     if treated is not None:
         files["treatments.csv"] = lambda p: treated.to_csv(p, index=False)
+    if ready.previous is not None:
+        changed = refresh.changes(ready.previous, idata, metrics_ds, ds, scaling, cfg)
+        files[refresh.TABLE] = lambda p: changed.to_csv(p, index=False)
     store.remove_temp(out_dir)  # left by a killed fit into this folder
     save_trace(idata, out_dir / "trace.nc")
     for name, write in files.items():
@@ -223,6 +239,8 @@ def fit(cfg: FitConfig, out_dir: Path, resolved_config: Optional[str] = None) ->
         metrics["cv"] = {"folds": folds,
                          **{f"mean_{m}": float(np.mean([f[m] for f in folds]))
                             for m in ("mape", "nrmse", "naive_mape", "naive_nrmse")}}
+    if ready.previous is not None:
+        metrics["refresh"] = refresh.record(ready.previous, lengths[-1])
     metrics["objective"] = objective(metrics, cfg.validation.metric)
     metrics[store.SHA256] = store.checksums(out_dir, ["trace.nc", *files])
     atomic_write(out_dir / COMPLETE, lambda p: p.write_text(json.dumps(metrics, indent=2)))
@@ -230,6 +248,8 @@ def fit(cfg: FitConfig, out_dir: Path, resolved_config: Optional[str] = None) ->
     print_summary(summary, metrics, lift)
     if treated is not None:
         print_treatments(treated)
+    if ready.previous is not None:
+        refresh.print_changes(changed, metrics["refresh"])
     tracking.log_fit(where, out_dir)
     return metrics
 

@@ -41,6 +41,8 @@ class ModelData(NamedTuple):
         lift: lift tests measured in the training periods (``mmm_geo.data.lift``), or None.
         treatments: non-media treatment inputs (``mmm_geo.data.treatments``), (geo, time,
             treatment); None: none.
+        priors: priors that replace the configured ones, ``{site: (loc, scale)}``
+            (``mmm_geo.model.site_priors``; a refresh's previous posterior); None: none.
     """
 
     y: np.ndarray
@@ -54,6 +56,7 @@ class ModelData(NamedTuple):
     kpi_unit: np.ndarray
     lift: Optional[LiftData] = None
     treatments: Optional[np.ndarray] = None
+    priors: Optional[dict] = None
 
 
 @dataclass(frozen=True)

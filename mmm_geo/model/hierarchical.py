@@ -36,6 +36,7 @@ from mmm_geo.errors import ConfigError
 from mmm_geo.model import media as mm
 from mmm_geo.model import mediation
 from mmm_geo.model import priors
+from mmm_geo.model import site_priors
 from mmm_geo.model import treatments as tr
 
 Params = Dict[str, jnp.ndarray]
@@ -261,10 +262,12 @@ def _model(data: ModelData, cfg: ModelConfig, y: Optional[jnp.ndarray]) -> None:
 def model(data: ModelData, cfg: ModelConfig, y: Optional[jnp.ndarray] = None) -> None:
     """The NumPyro model. ``y=None`` draws from the prior predictive (lift tests too).
 
-    Sites named in ``cfg.noncentered`` are sampled non-centred (``LocScaleReparam``).
+    Sites named in ``cfg.noncentered`` are sampled non-centred (``LocScaleReparam``); the sites
+    named in ``data.priors`` have those priors instead of the configured ones (a refresh,
+    ``mmm_geo.model.site_priors``), applied before the non-centring.
     """
     reparam = {site: LocScaleReparam(0.0) for site in cfg.noncentered}
-    with numpyro.handlers.reparam(config=reparam):
+    with numpyro.handlers.reparam(config=reparam), site_priors.override(priors=data.priors):
         _model(data, cfg, y)
 
 
