@@ -6,6 +6,7 @@ per-draw ``DataArray`` ``(chain, draw, geo, channel)`` summarises to ``(geo, cha
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Dict, Optional, Union
 
 import jax
@@ -43,8 +44,11 @@ def bounds(prob: float) -> tuple[float, float]:
 def summarize(values: xr.DataArray, prob: float = 0.9) -> xr.Dataset:
     """Posterior mean, median and central ``prob`` interval (``lo``, ``hi``) over (chain, draw)."""
     lo, hi = bounds(prob)
-    q = values.quantile([lo, 0.5, hi], dim=SAMPLE)
-    out = xr.Dataset({"mean": values.mean(SAMPLE), "median": q.isel(quantile=1, drop=True),
+    with warnings.catch_warnings():   # a channel with no ROI (organic) is all NaN: NaN, quietly
+        warnings.filterwarnings("ignore", "All-NaN slice|Mean of empty slice", RuntimeWarning)
+        q = values.quantile([lo, 0.5, hi], dim=SAMPLE)
+        mean = values.mean(SAMPLE)
+    out = xr.Dataset({"mean": mean, "median": q.isel(quantile=1, drop=True),
                       "lo": q.isel(quantile=0, drop=True), "hi": q.isel(quantile=2, drop=True)})
     out.attrs["prob"] = prob
     return out

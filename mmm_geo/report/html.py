@@ -66,6 +66,7 @@ def fmt(value, kind: str = "num") -> str:
         return f"{100 * v:.0f}%"
     if kind == "int":
         return f"{v:,.0f}"
+    v = float(f"{v:.3g}")      # 3 significant digits first: 999,800 is "1 m", not "1e+03 k"
     for scale, suffix in ((1e9, " bn"), (1e6, " m"), (1e3, " k")):
         if abs(v) >= scale:
             return f"{v / scale:.3g}{suffix}"

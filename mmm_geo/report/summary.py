@@ -9,6 +9,7 @@ import numpy as np
 from mmm_geo import dims
 from mmm_geo.analysis.accuracy import seasonal_naive
 from mmm_geo.analysis.checks import prior_posterior_table
+from mmm_geo.analysis.draws import summarize
 from mmm_geo.inference.diagnostics import rhat_text
 from mmm_geo.analysis.performance import NO_SPEND
 from mmm_geo.optimize.horizon import calendar, date_at
@@ -99,6 +100,11 @@ def horizon_text(summary: dict, next_week=None) -> str:
 def budget_lines(a: Analysis, prob: float, run_path: str, currency: str = "",
                  next_week=None) -> str:
     """The recommended budget split, or how to get one; amounts with ``currency`` in front."""
+    if a.optimizer is None and "contribution_indirect" in a.metrics:
+        return ("<p class='note'>The model has a mediator, and the optimizer plans each "
+                "channel's direct response only, so it does not plan this run: a split would "
+                "leave out what the upstream channels drive through the mediator. The direct and "
+                "mediated effects are above.</p>")
     if a.optimizer is None:
         return ("<p class='note'>The budget optimizer has not been run for this fit. Run "
                 f"<code>mmm-geo optimize run={H.esc(run_path)} budget=&lt;total&gt; "
@@ -129,6 +135,36 @@ def _plan_line(a: Analysis, plan: str, prob: float, currency: str) -> str:
             f"({H.fmt(g['relative'], 'pct')}; {prob:.0%} interval {H.money(g['lo'], currency)} to "
             f"{H.money(g['hi'], currency)}); better in {H.fmt(g['p_positive'], 'prob')} of "
             "posterior draws.")
+
+
+def beyond_lines(a: Analysis, prob: float, currency: str = "") -> str:
+    """Mediated effects (direct and through the mediator, per upstream channel) and non-media
+    treatments (a price's elasticity, a promotion's lift); empty when the model has neither."""
+    lines = []
+    if "contribution_indirect" in a.metrics:
+        direct = summarize(a.metrics["contribution_direct"], prob)
+        indirect = summarize(a.metrics["contribution_indirect"], prob)
+        dim = indirect["median"].dims[0]                      # the upstream channels
+        for ch in map(str, indirect[dim].values):
+            d, i = direct.sel({dim: ch}), indirect.sel({dim: ch})
+            lines.append(f"{H.esc(ch)}: drove {H.money(float(d['median']), currency)} directly "
+                         f"({H.money(float(d['lo']), currency)} to {H.money(float(d['hi']), currency)})"
+                         f" and {H.money(float(i['median']), currency)} through the mediator "
+                         f"({H.money(float(i['lo']), currency)} to {H.money(float(i['hi']), currency)}).")
+    if len(a.treatments):
+        lo, hi = (c for c in a.treatments.columns if c.startswith("p") and c != "p50")
+        for _, r in a.treatments[(a.treatments["geo"] == "all")
+                                 & a.treatments["metric"].isin(["elasticity", "lift"])].iterrows():
+            if r["metric"] == "elasticity":
+                e = float(r["median"])
+                lines.append(f"{H.esc(r['treatment'])}: elasticity <b>{H.fmt(e, 'ratio')}</b> "
+                             f"({H.fmt(r[lo], 'ratio')} to {H.fmt(r[hi], 'ratio')}): 1% higher "
+                             f"price, {abs(e):.1f}% {'lower' if e < 0 else 'higher'} KPI.")
+            else:
+                lines.append(f"{H.esc(r['treatment'])}: a full week of it changes the KPI by "
+                             f"<b>{H.fmt(r['median'], 'pct')}</b> ({H.fmt(r[lo], 'pct')} to "
+                             f"{H.fmt(r[hi], 'pct')}).")
+    return H.items(lines, "summary") if lines else ""
 
 
 def synergy_lines(a: Analysis, currency: str = "") -> str:
@@ -269,13 +305,17 @@ def executive(a: Analysis, run, prob: float, figs: Dict[str, bytes], currency: s
     m = a.media_share
     next_week = date_at(calendar(times), [len(times)])[0].strftime("%Y-%m-%d")
     where = "National data" if ds.sizes[dims.GEO] == 1 else f"{ds.sizes[dims.GEO]} geos"
+    organic = len(run.config.model.organic_channels)
+    paid = ds.sizes[dims.CHANNEL] - organic
+    unpaid = f" (and {organic} without spend)" if organic else ""
     intro = (f"<p>{where}, {ds.sizes[dims.TIME]} weeks "
              f"({np.datetime_as_string(times[0], 'D')} to {np.datetime_as_string(times[-1], 'D')}), "
-             f"{ds.sizes[dims.CHANNEL]} paid channels with a total spend of "
+             f"{paid} paid channels{unpaid} with a total spend of "
              f"{H.money(float(ds['spend'].sum()), currency)}. Paid media drove "
              f"<b>{H.fmt(float(m['median']), 'pct')}</b> of the KPI ({H.fmt(float(m['lo']), 'pct')} "
              f"to {H.fmt(float(m['hi']), 'pct')}). Intervals are {prob:.0%} credible intervals.</p>")
     good, poor = performance(a, prob)
+    beyond = beyond_lines(a, prob, currency)
     body = [intro,
             H.section("summary-good", "1. Channels that perform well",
                       good + synergy_lines(a, currency), 3),
@@ -284,6 +324,8 @@ def executive(a: Analysis, run, prob: float, figs: Dict[str, bytes], currency: s
             add(figs, "ranking", plots.ranking(a.ranking),
                 "ROI = revenue driven / spend over the window; marginal ROI = return on the next "
                 "1% of spend."),
+            *([H.section("summary-beyond", "Mediation, price and promotions", beyond, 3)]
+              if beyond else []),
             H.section("summary-budget", "3. Recommended budget split",
                       budget_lines(a, prob, str(run.path), currency, next_week), 3),
             H.section("summary-trust", "4. Why trust the model", trust_lines(a, run.metrics), 3)]
