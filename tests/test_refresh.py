@@ -142,6 +142,20 @@ def test_missing_or_incomplete_previous_run(tmp_path):
         setup(_refresh_cfg(tmp_path / "half"))
 
 
+def test_sweep_run_id_of_a_refresh_follows_the_previous_run(tmp_path):
+    from mmm_geo.experiments import store
+
+    plain = quick_fit_config()
+    assert "refresh" not in store.identity(plain, tmp_path)          # the ids of other fits stay
+    prev = tmp_path / "prev"
+    prev.mkdir()
+    (prev / "metrics.json").write_text('{"complete": true}')
+    first = store.run_id(_refresh_cfg(prev), tmp_path)
+    assert first != store.run_id(plain, tmp_path)
+    (prev / "metrics.json").write_text('{"complete": true, "refit": 1}')
+    assert store.run_id(_refresh_cfg(prev), tmp_path) != first       # the previous run refitted
+
+
 def test_cli_exits_2_naming_the_mismatch(quick_run, tmp_path):
     res = subprocess.run([sys.executable, "-m", "mmm_geo.cli", "fit", "experiment=tiny",
                           "simulation.geos=4", f"refresh_from={quick_run}",

@@ -67,8 +67,15 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _sha256(path: str, cwd: Path) -> str:
+    path = Path(path) if Path(path).is_absolute() else cwd / path
+    return file_sha256(path) if path.is_file() else "missing"
+
+
 def identity(cfg: FitConfig, cwd: Path) -> Dict[str, Any]:
-    """What makes two fits the same: the config minus ``VOLATILE`` plus the data file's hash.
+    """What makes two fits the same: the config minus ``VOLATILE`` plus the data file's hash (and
+    for a refresh, the hash of the previous run's ``metrics.json``; a fit that is no refresh
+    leaves the refresh keys out, so its id is the one it had before they existed).
 
     ``cwd`` is the directory relative data paths are read from (the sweep's launch directory).
     """
@@ -80,9 +87,11 @@ def identity(cfg: FitConfig, cwd: Path) -> Dict[str, Any]:
             node = node[part]
         node.pop(leaf, None)
     if cfg.data.path is not None:
-        path = Path(cfg.data.path)
-        path = path if path.is_absolute() else cwd / path
-        payload["data_sha256"] = file_sha256(path) if path.is_file() else "missing"
+        payload["data_sha256"] = _sha256(cfg.data.path, cwd)
+    if cfg.refresh_from is None:
+        del payload["refresh_from"], payload["refresh"]
+    else:
+        payload["refresh_sha256"] = _sha256(str(Path(cfg.refresh_from) / COMPLETE), cwd)
     return payload
 
 
