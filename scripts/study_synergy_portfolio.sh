@@ -27,4 +27,4 @@ cp "$OUT/fit/metrics.json" "$OUT/results/fit_metrics.json"
 cp "$OUT/holdout/metrics.json" "$OUT/results/holdout_metrics.json"
 cp "$OUT/holdout/forecast/forecast.json" "$OUT/results/holdout_forecast.json"
 cp "$OUT/fit/summary.csv" "$OUT/fit/optimize/allocation.csv" "$OUT/fit/optimize/outcomes.csv" \
-    "$OUT/fit/report/report.html" "$OUT/data/truth.json" "$OUT/results/"
+    "$OUT/data/truth.json" "$OUT/results/"
