@@ -51,7 +51,10 @@ class DataConfig:
     (columns and meaning in ``mmm_geo.data.lift``).
     ``treatments``: non-media treatments (price, promotions), name: :class:`TreatmentColumn`.
     ``exclude``: dates of periods the likelihood does not see (masked like held-out periods, never
-    filled in); each must be a period of the data. ``allow_negative_kpi``: accept a KPI below zero
+    filled in); each must be a period of the data. ``exclude_geos``: geos whose rows are left out
+    of the dataset (e.g. a geo with two series per period); each must be a geo of the data.
+    ``holidays``: calendar holidays added as indicator controls (``mmm_geo.data.holidays``).
+    ``allow_negative_kpi``: accept a KPI below zero
     (profit, net sales), only with likelihood normal or student_t (``mmm_geo.data.checks``).
     """
 
@@ -67,6 +70,8 @@ class DataConfig:
     lift_tests: Optional[str] = None
     treatments: Dict[str, TreatmentColumn] = field(default_factory=dict)
     exclude: List[str] = field(default_factory=list)
+    exclude_geos: List[str] = field(default_factory=list)
+    holidays: List[str] = field(default_factory=list)
     allow_negative_kpi: bool = False
 
 

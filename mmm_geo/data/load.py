@@ -7,7 +7,8 @@ The Dataset has dims ``geo, time, channel, control`` and variables:
 - ``spend`` (geo, time, channel) and ``exposure`` (geo, time, channel; spend where none is given);
   a channel with exposure and no spend column (``spend: null``: organic or impressions-only
   media) has zero spend everywhere;
-- ``controls`` (geo, time, control);
+- ``controls`` (geo, time, control): the control columns, then the ``holiday_<name>`` flags of
+  ``data.holidays`` (``mmm_geo.data.holidays``);
 - ``population`` (geo): 1 where none is given;
 - ``treatments`` (geo, time, treatment) and ``treatment_kind`` (treatment), only with
   ``data.treatments`` (``mmm_geo.data.treatments``);
@@ -26,7 +27,7 @@ import xarray as xr
 
 from mmm_geo import dims
 from mmm_geo.config import DataConfig
-from mmm_geo.data import checks, validate as v
+from mmm_geo.data import checks, holidays, validate as v
 from mmm_geo.data import treatments as tr
 from mmm_geo.data.lift import with_lift_tests
 from mmm_geo.errors import DataError
@@ -105,6 +106,7 @@ def to_dataset(df: pd.DataFrame, cfg: DataConfig, source: str = "<table>") -> xr
     df[cfg.time] = v.parse_times(df, cfg.time, source, cfg.date_format)
     v.check_present(df, geo_col, source)
     df[geo_col] = df[geo_col].astype(str)
+    df = v.drop_geos(df, geo_col, cfg.exclude_geos, source)
     periods = v.check_panel(df, geo_col, cfg.time, source)
     df = df.sort_values([geo_col, cfg.time])
     geos = list(pd.unique(df[geo_col]))
@@ -119,8 +121,11 @@ def to_dataset(df: pd.DataFrame, cfg: DataConfig, source: str = "<table>") -> xr
     spend = np.stack([grid(ch.spend) if ch.spend else np.zeros(shape) for ch in cfg.channels.values()],
                      axis=-1)
     exposure = np.stack([grid(ch.exposure or ch.spend) for ch in cfg.channels.values()], axis=-1)
-    controls = (np.stack([grid(c) for c in cfg.controls], axis=-1) if cfg.controls
-                else np.zeros(shape + (0,)))
+    flags = holidays.indicators(cfg.holidays, periods, source)
+    control_names = list(cfg.controls) + list(flags)
+    controls = np.stack([grid(c) for c in cfg.controls]
+                        + [np.broadcast_to(f, shape) for f in flags.values()] + [np.zeros(shape)],
+                        axis=-1)[..., :-1]
     kpi = grid(cfg.kpi)
     excluded = checks.excluded_periods(cfg.exclude, periods, source)
     checks.check_kpi_sign(kpi, rows, excluded, cfg.kpi, source, cfg.allow_negative_kpi)
@@ -131,7 +136,7 @@ def to_dataset(df: pd.DataFrame, cfg: DataConfig, source: str = "<table>") -> xr
     if with_exposure:
         v.check_spend(np.stack([grid(col) for _, col in with_exposure], axis=-1),
                       [name for name, _ in with_exposure], [col for _, col in with_exposure], source, "exposure")
-    v.check_controls(controls, list(cfg.controls), source)
+    v.check_controls(controls, control_names, source)
     if cfg.population:
         population = v.check_constant_per_geo(grid(cfg.population), geos, cfg.population, source, rows)
     else:
@@ -152,7 +157,7 @@ def to_dataset(df: pd.DataFrame, cfg: DataConfig, source: str = "<table>") -> xr
             **tr.variables(grid, cfg.treatments, source),
         },
         coords={dims.GEO: geos, dims.TIME: periods, dims.CHANNEL: channels,
-                dims.CONTROL: list(cfg.controls), **({dims.TREATMENT: list(cfg.treatments)}
+                dims.CONTROL: control_names, **({dims.TREATMENT: list(cfg.treatments)}
                                                      if cfg.treatments else {})},
         attrs={"source": source, "kpi_is_revenue": int(cfg.revenue_per_kpi is None),
                "data_warnings": warnings},

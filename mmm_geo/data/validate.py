@@ -131,22 +131,42 @@ def _calendar_regular(periods: pd.DatetimeIndex) -> bool:
     return bool(same_day and months[0] > 0 and np.all(months == months[0]))
 
 
+def drop_geos(df: pd.DataFrame, geo: str, names: Sequence[str], source: str) -> pd.DataFrame:
+    """``df`` without the rows of the geos ``names`` (``data.exclude_geos``); each must be a geo
+    of the data, and at least one geo must remain. The index (data rows) is kept."""
+    if not names:
+        return df
+    present = set(df[geo])
+    unknown = [str(g) for g in names if str(g) not in present]
+    if unknown:
+        fail(source, geo, f"data.exclude_geos names {', '.join(unknown)}, not a geo of the data "
+             f"(geos: {', '.join(sorted(present)[:_MAX_SHOWN])}{' ...' if len(present) > _MAX_SHOWN else ''})",
+             "name geos exactly as the geo column writes them")
+    keep = ~df[geo].isin([str(g) for g in names])
+    if not keep.any():
+        fail(source, geo, "data.exclude_geos names every geo", "exclude only the geos that are wrong")
+    return df[keep]
+
+
 def check_panel(df: pd.DataFrame, geo: str, time: str, source: str) -> pd.DatetimeIndex:
     """One row per geo x period; the same regular periods in every geo. Returns the periods.
 
-    ``df`` must have a 0..n-1 index (the data row positions), which the messages report.
+    ``df``'s index holds the data row positions (0-based), which the messages report.
     """
     dup = df.duplicated([geo, time], keep=False).to_numpy()
     if dup.any():
-        fail(source, f"{geo}, {time}", f"duplicate geo x time rows: {_rows(np.flatnonzero(dup))}",
-             "keep one row per geo and period (aggregate or remove the duplicates)")
+        where = sorted(df.loc[dup, geo].astype(str).unique())
+        fail(source, f"{geo}, {time}", f"duplicate geo x time rows: {_rows(df.index[dup])} "
+             f"(geo{'s' if len(where) > 1 else ''} {', '.join(where[:_MAX_SHOWN])})",
+             "keep one row per geo and period (aggregate or remove the duplicates), or leave the "
+             f"geo out with data.exclude_geos=[{','.join(where[:_MAX_SHOWN])}]")
     ranges = df.groupby(geo, sort=True)[time].agg(["min", "max", "count"])
     if ranges["min"].nunique() > 1 or ranges["max"].nunique() > 1:
         lines = "; ".join(f"{g}: {r['min'].date()}..{r['max'].date()} ({r['count']} periods)"
                           for g, r in ranges.iterrows())
         outside = (df[time] < ranges["min"].max()) | (df[time] > ranges["max"].min())
         fail(source, time, f"geos cover different time ranges ({lines}); "
-             f"{_rows(np.flatnonzero(outside.to_numpy()))} lie outside the range common to all geos",
+             f"{_rows(df.index[outside.to_numpy()])} lie outside the range common to all geos",
              "give every geo the same periods (trim to the common range or supply the missing rows)")
     periods = pd.DatetimeIndex(np.sort(df[time].unique()))
     if len(periods) < 3:
@@ -158,7 +178,7 @@ def check_panel(df: pd.DataFrame, geo: str, time: str, source: str) -> pd.Dateti
         gaps = ", ".join(f"{periods[i].date()} -> {periods[i + 1].date()}" for i in irregular[:_MAX_SHOWN])
         after = df[time].isin(periods[irregular + 1]).to_numpy()
         fail(source, time, f"irregular or missing periods (the usual step is {step / 86400:g} days; "
-             f"breaks at {gaps}; the periods after the breaks are in {_rows(np.flatnonzero(after))})",
+             f"breaks at {gaps}; the periods after the breaks are in {_rows(df.index[after])})",
              "supply the missing periods or correct the dates; mmm_geo does not fill gaps")
     counts = ranges["count"]
     if (counts != len(periods)).any():
