@@ -1,0 +1,54 @@
+"""The executive summary's geography and calendar lines (``mmm_geo.report.geo_calendar``) on
+hand-made report numbers whose answers are known."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from mmm_geo.report import geo_calendar
+
+TIMES = pd.date_range("2019-01-05", periods=52, freq="7D").values
+
+
+def numbers(geos=("a", "b", "c")):
+    n_t = TIMES.size
+    season = 10.0 * np.sin(2 * np.pi * np.arange(n_t) / 52)          # lowest week 39, highest 13
+    flag = np.zeros(n_t)
+    flag[[20, 45]] = 1.0
+    std = (flag - flag.mean()) / flag.std()                            # standardised like a control
+    per_geo = np.array([1.0, 2.0, 1.0])[:len(geos), None]
+    comp = xr.DataArray(np.stack([np.full(n_t, 100.0) * per_geo, season * per_geo, 3.0 * std * per_geo
+                                  / std.max()]),
+                        dims=("component", "geo", "time"),
+                        coords={"component": ["baseline", "seasonality", "holiday_labor_day"],
+                                "geo": list(geos), "time": TIMES})
+    roi = xr.Dataset({k: (("geo", "channel"), v) for k, v in {
+        "median": np.array([[1.0, np.nan], [3.0, np.nan], [2.0, np.nan]])[:len(geos)],
+        "lo": np.zeros((len(geos), 2)), "hi": np.ones((len(geos), 2))}.items()},
+        coords={"geo": list(geos), "channel": ["tv", "organic"]})
+    cv = xr.Dataset({"median": ("channel", [0.5, np.nan]), "lo": ("channel", [0.25, np.nan]),
+                     "hi": ("channel", [0.75, np.nan])}, coords={"channel": ["tv", "organic"]})
+    return SimpleNamespace(components=comp, expected=comp.sum("component"), roi_geo=roi, geo_var=cv)
+
+
+def test_seasonality_and_holiday_lines_give_the_known_weeks_and_sizes():
+    a = numbers()
+    season, holiday = geo_calendar.calendar_lines(a)
+    mean_week = float(a.expected.sum("geo").mean())
+    assert str(TIMES[39])[:10] in season and str(TIMES[13])[:10] in season
+    assert f"{100 * 40 / mean_week:.1f}%" in season                 # 10 x (1 + 2 + 1) at the peak
+    flagged = a.components.sel(component="holiday_labor_day").sum("geo").values
+    lift = (flagged[[20, 45]] - flagged[0]).sum() / float(a.expected.sum("geo").values[[20, 45]].sum())
+    assert holiday.startswith("Labor Day:") and f"{100 * lift:.1f}%" in holiday
+    assert str(TIMES[20])[:10] in holiday and str(TIMES[45])[:10] in holiday
+
+
+def test_geo_lines_name_the_lowest_and_highest_geo_and_skip_channels_without_roi():
+    lines = geo_calendar.geo_lines(numbers(), 0.9)
+    assert len(lines) == 2 and lines[0].startswith("tv: ROI from 1.00 in a to 3.00 in b")
+    assert "50.0%" in lines[0] and "organic" not in " ".join(lines)
+    assert geo_calendar.geo_lines(numbers(geos=("national",)), 0.9) == []
