@@ -50,6 +50,7 @@ from mmm_geo import dims
 from mmm_geo.analysis.accuracy import fit_window
 from mmm_geo.analysis.draws import SAMPLE, map_draws, thin
 from mmm_geo.config import OptimizeConfig
+from mmm_geo.data import holidays
 from mmm_geo.data.scaling import ModelData, kpi_units
 from mmm_geo.errors import ConfigError
 from mmm_geo.inference.trace import atomic_write
@@ -138,6 +139,11 @@ def _window_inputs(run, problem: Problem, cells: np.ndarray, controls: Optional[
     elif problem.offset + n_h <= ds.sizes[dims.TIME]:   # a historical window: recorded controls
         rec = ds["controls"].values[:, problem.offset:problem.offset + n_h]
         ctrl[:, n_pre:] = (rec - mu_c) / sd_c
+    else:                                              # after the data: holidays from the calendar
+        step = pd.Timedelta(ds[dims.TIME].values[1] - ds[dims.TIME].values[0])
+        for k, marks in holidays.in_window(list(map(str, ds[dims.CONTROL].values)), problem.weeks,
+                                           step).items():
+            ctrl[:, n_pre:, k] = (marks - mu_c[k]) / sd_c[k]
     n = n_pre + n_h
     season = fourier_basis(n, model.fourier_order, model.period, problem.offset - n_pre)
     unit = scaling.kpi_scale * ds["population"].values

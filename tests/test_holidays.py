@@ -108,3 +108,12 @@ def test_the_study_file_with_geo_z_left_out_loads_with_its_holidays():
         capture_output=True, text=True, cwd=str(__import__('pathlib').Path(__file__).parents[1]))
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["25", "113", "holiday_thanksgiving", "2"]
+
+
+def test_a_window_after_the_data_gets_its_holiday_flags_from_the_calendar():
+    weeks = [str(d.date()) for d in pd.date_range("2020-05-02", periods=6, freq="7D")]
+    out = holidays.in_window(["price", "holiday_memorial_day", "holiday_christmas"], weeks,
+                             pd.Timedelta(days=7))
+    assert sorted(out) == [1, 2]                       # "price" has no known future value
+    assert [weeks[i] for i in np.flatnonzero(out[1])] == ["2020-05-23"]   # Memorial Day 2020-05-25
+    assert not out[2].any()

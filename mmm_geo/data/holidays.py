@@ -6,7 +6,8 @@ adds one control per holiday, named ``holiday_<name>``: 1 in the period that con
 date, 0 elsewhere. The period labelled ``t`` is taken to cover ``[t, t + step)`` (week-start
 labels); for week-ending labels the flag lands one period early, which the docs of the data
 config say. Each indicator gets a control coefficient like any control, so its posterior is the
-holiday's lift in the KPI (the report's contributions show it over time).
+holiday's lift in the KPI (the report's contributions show it over time). A forecast or a
+plan of weeks after the data sets each flag from the calendar too (:func:`in_window`).
 
 The dates follow fixed rules (no extra dependency): fixed days (new year, Valentine's, July 4,
 Halloween, Christmas), n-th weekdays (Memorial Day, Labor Day, Mother's Day, Thanksgiving and
@@ -79,22 +80,35 @@ def names(requested: Sequence[str]) -> List[str]:
     return out
 
 
+def flag(name: str, periods: pd.DatetimeIndex, step: pd.Timedelta) -> np.ndarray:
+    """Float (time,): 1 in each period ``[t, t + step)`` that contains holiday ``name``."""
+    starts = periods.values
+    out = np.zeros(len(periods))
+    for year in range(periods[0].year - 1, periods[-1].year + 2):
+        day = np.datetime64(pd.Timestamp(RULES[name](year)))
+        out[(starts <= day) & (day < starts + step.to_timedelta64())] = 1.0
+    return out
+
+
+def in_window(controls: Sequence[str], weeks: Sequence, step: pd.Timedelta) -> Dict[int, np.ndarray]:
+    """For a forecast window after the data: control position -> its holiday flag over ``weeks``,
+    for every ``holiday_*`` control (the other controls have no known future value)."""
+    periods = pd.DatetimeIndex(pd.to_datetime([str(w) for w in weeks]))
+    return {k: flag(c[len(PREFIX):], periods, step) for k, c in enumerate(controls)
+            if c.startswith(PREFIX) and c[len(PREFIX):] in RULES}
+
+
 def indicators(requested: Sequence[str], periods: pd.DatetimeIndex, source: str) -> Dict[str, np.ndarray]:
     """``holiday_<name>``: float (time,) 1 in the period containing the holiday, for each holiday;
     a holiday that falls in no period of the data is an error (its coefficient would be noise)."""
     if not requested:
         return {}
     step = periods[1] - periods[0]
-    starts = periods.values
     out = {}
     for h in names(requested):
-        flag = np.zeros(len(periods))
-        for year in range(periods[0].year - 1, periods[-1].year + 2):
-            day = np.datetime64(pd.Timestamp(RULES[h](year)))
-            hit = np.flatnonzero((starts <= day) & (day < starts + step.to_timedelta64()))
-            flag[hit] = 1.0
-        if not flag.any():
+        marks = flag(h, periods, step)
+        if not marks.any():
             raise DataError(f"{source}: data.holidays: {h} falls in no period of the data "
                             f"({periods[0].date()}..{periods[-1].date()})\n  fix: leave it out of data.holidays")
-        out[PREFIX + h] = flag
+        out[PREFIX + h] = marks
     return out
