@@ -9,12 +9,13 @@ import pandas as pd
 import pytest
 
 
-def _cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "mmm_geo.cli", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=900)
+def _cli(*args, cwd, env=None):
+    """``env``: the session's fit environment (tests/conftest.py: one shared compilation cache)."""
+    return subprocess.run([sys.executable, "-m", "mmm_geo.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=900)
 
 
-def test_simulate_then_fit_from_the_written_config(tmp_path):
+def test_simulate_then_fit_from_the_written_config(tmp_path, env):
     sim = _cli("simulate", "simulation.geos=3", "simulation.weeks=40", "simulation.channels=2",
                "simulation.controls=1", "simulation.max_lag=4", "simulation.lift_tests=2", "out=sim",
                cwd=tmp_path)
@@ -26,7 +27,7 @@ def test_simulate_then_fit_from_the_written_config(tmp_path):
 
     out = tmp_path / "run"
     fit = _cli("fit", "--config-dir", str(tmp_path / "sim"), "data=simulated", "inference=quick",
-               "model.adstock.max_lag=4", f"output_dir={out}", cwd=tmp_path)
+               "model.adstock.max_lag=4", f"output_dir={out}", cwd=tmp_path, env=env)
     assert fit.returncode == 0, fit.stderr[-3000:]
     assert "ROI" in fit.stdout and "Convergence" in fit.stdout
     metrics = json.loads((out / "metrics.json").read_text())
@@ -80,7 +81,7 @@ simulation: {geos: 3, weeks: 40, channels: 2, controls: 1, max_lag: 4}
 
 
 @pytest.mark.slow
-def test_per_channel_forms_and_priors_from_an_experiment_file(tmp_path):
+def test_per_channel_forms_and_priors_from_an_experiment_file(tmp_path, env):
     """A channel's own forms and ROI prior, set in an experiment file, reach the fit: its own
     parameters are sites over that channel only (their own dim in the trace), and the run loads."""
     from mmm_geo.run import load_run
@@ -89,7 +90,7 @@ def test_per_channel_forms_and_priors_from_an_experiment_file(tmp_path):
     (tmp_path / "conf" / "experiment" / "tv_study.yaml").write_text(PER_CHANNEL)
     out = tmp_path / "run"
     proc = _cli("fit", "--config-dir", str(tmp_path / "conf"), "experiment=tv_study",
-                f"output_dir={out}", cwd=tmp_path)
+                f"output_dir={out}", cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = load_run(out)
     post = run.idata.posterior
