@@ -16,16 +16,20 @@ from tests.test_report import render_check
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
-# study name -> (experiment, script, channels the data config must name)
+# study name -> (experiment, script, channels the data config must name, geos, has spend)
+ECOMMERCE = ["google", "facebook", "affiliates", "youtube_paid", "youtube_organic", "email"]
 STUDIES = {
     "jellypop": ("jellypop", "scripts/study_jellypop.sh",
                  ["search_non_branded", "search_branded", "twitter_prospecting",
-                  "facebook_prospecting", "linear_tv", "facebook_retargeting"]),
-    "pymc_mmm_example": ("pymc_mmm_example", "scripts/study_pymc_mmm_example.sh", ["x1", "x2"]),
+                  "facebook_prospecting", "linear_tv", "facebook_retargeting"], 1, True),
+    "pymc_mmm_example": ("pymc_mmm_example", "scripts/study_pymc_mmm_example.sh", ["x1", "x2"], 1, True),
     "assessment2": ("assessment2", "scripts/study_assessment2.sh",
-                    ["facebook", "google", "tiktok", "instagram", "snapchat", "email", "sms"]),
+                    ["facebook", "google", "tiktok", "instagram", "snapchat", "email", "sms"], 1, True),
+    "ecommerce_geo": ("ecommerce_geo", "scripts/study_ecommerce_geo.sh", ECOMMERCE, 25, True),
+    "ecommerce_geo_impressions": ("ecommerce_geo_impressions", "scripts/study_ecommerce_geo.sh",
+                                  ECOMMERCE, 25, False),
 }
-
+FOLDER = {"ecommerce_geo_impressions": "ecommerce_geo"}    # a variant inside another study's folder
 
 def compose(experiment: str, *overrides: str) -> FitConfig:
     from hydra import compose as hydra_compose, initialize_config_dir
@@ -41,12 +45,13 @@ def data_file(cfg: FitConfig) -> Path:
 
 @pytest.mark.parametrize("study", sorted(STUDIES))
 def test_study_config_composes_and_reads_its_data(study):
-    experiment, script, channels = STUDIES[study]
+    experiment, script, channels, n_geo, paid = STUDIES[study]
     cfg = compose(experiment)
     assert cfg.name == study
-    assert cfg.data.geo is None                      # national data
+    assert (cfg.data.geo is None) == (n_geo == 1)    # national data has no geo column
     assert list(cfg.data.channels) == channels
-    assert (ROOT / script).is_file() and (ROOT / "experiments" / study / "README.md").is_file()
+    folder = FOLDER.get(study, study)
+    assert (ROOT / script).is_file() and (ROOT / "experiments" / folder / "README.md").is_file()
     if not data_file(cfg).is_file():
         pytest.skip(f"{data_file(cfg)} is absent")
     cwd = os.getcwd()
@@ -56,7 +61,7 @@ def test_study_config_composes_and_reads_its_data(study):
     finally:
         os.chdir(cwd)
     assert [str(c) for c in ds["channel"].values] == channels
-    assert ds.sizes["geo"] == 1 and float(ds["spend"].sum()) > 0
+    assert ds.sizes["geo"] == n_geo and (float(ds["spend"].sum()) > 0) == paid
 
 
 def test_simulated_synergy_study_composes_the_same_panel_for_fit_and_simulate():
@@ -86,12 +91,12 @@ def test_simulated_synergy_study_composes_the_same_panel_for_fit_and_simulate():
 
 
 @pytest.mark.slow
-def test_jellypop_study_runs_end_to_end_and_its_report_names_every_channel(tmp_path):
-    experiment, script, channels = STUDIES["jellypop"]
+def test_jellypop_study_runs_end_to_end_and_its_report_names_every_channel(tmp_path, env):
+    experiment, script, channels, _, _ = STUDIES["jellypop"]
     if not data_file(compose(experiment)).is_file():
         pytest.skip("../shared/data/jellypop/marketing_data.csv is absent")
     out = tmp_path / "jellypop"
-    env = {**os.environ, "OUT": str(out), "RIDGE_BOOT": "20"}
+    env = {**env, "OUT": str(out), "RIDGE_BOOT": "20"}   # the session's shared JAX cache
     proc = subprocess.run(["bash", script, "inference.warmup=150", "inference.draws=150",
                            "inference.chains=2", "inference.progress_bar=false"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)

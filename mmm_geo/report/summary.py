@@ -113,7 +113,7 @@ def budget_lines(a: Analysis, prob: float, run_path: str, currency: str = "",
     g = tables.gain(a, prob)
     split = ", ".join(f"{H.esc(r['channel'])} {H.money(r['recommended'], currency)} "
                       f"({'+' if r['change'] >= 0 else ''}{H.fmt(r['change_pct'] / 100, 'pct')})"
-                      for _, r in alloc.iterrows())
+                      for _, r in alloc.iterrows() if r["current"] > 0 or r["recommended"] > 0)
     return H.items([
         f"Budget {H.money(s['budget'], currency)} over {H.esc(horizon_text(s, next_week))}: {split}.",
         f"Expected gain over the current mix: <b>{H.money(g['mean'], currency)}</b> "
