@@ -52,3 +52,19 @@ def test_geo_lines_name_the_lowest_and_highest_geo_and_skip_channels_without_roi
     assert len(lines) == 2 and lines[0].startswith("tv: ROI from 1.00 in a to 3.00 in b")
     assert "50.0%" in lines[0] and "organic" not in " ".join(lines)
     assert geo_calendar.geo_lines(numbers(geos=("national",)), 0.9) == []
+
+
+def test_the_trust_line_reports_rolling_origin_folds_not_only_the_last(tmp_path):
+    import json
+
+    from mmm_geo.report.summary import _cv_line
+
+    folds = [{"fold": k, "test_periods": 13, "mape": m, "naive_mape": n}
+             for k, (m, n) in enumerate([(0.31, 0.18), (0.35, 0.22), (0.25, 0.28)], start=1)]
+    (tmp_path / "metrics.json").write_text(json.dumps(
+        {"complete": True, "cv": {"folds": folds, "mean_mape": 0.30, "mean_naive_mape": 0.224}}))
+    (line,) = _cv_line(str(tmp_path))
+    assert "3 rolling-origin folds" in line and "30.0%" in line and "22.4%" in line
+    assert "not better" in line and "better in 1 of 3 folds" in line
+    (tmp_path / "metrics.json").write_text(json.dumps({"complete": True}))
+    assert _cv_line(str(tmp_path)) == [] and _cv_line("") == []

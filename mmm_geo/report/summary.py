@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Dict
 
 import numpy as np
@@ -12,6 +13,7 @@ from mmm_geo.analysis.checks import prior_posterior_table
 from mmm_geo.analysis.draws import summarize
 from mmm_geo.inference.diagnostics import rhat_text
 from mmm_geo.analysis.performance import NO_SPEND
+from mmm_geo.experiments import store
 from mmm_geo.optimize.horizon import calendar, date_at
 from mmm_geo.report import html as H
 from mmm_geo.report import geo_calendar, plots, tables
@@ -74,8 +76,11 @@ def performance(a: Analysis, prob: float) -> tuple[str, str]:
     g = a.ranking.attrs
     good_html = (H.items([_channel_line(r) for _, r in good.iterrows()]) if len(good) else
                  f"<p>No channel returns more than it costs with probability ≥ {g['good']:.0%}.</p>")
+    if not len(paid):
+        good_html = ("<p>No channel has spend in the data, so none has an ROI: they are compared "
+                     "by the revenue they drove (per 1,000 impressions in the channel table).</p>")
     lines = [_channel_line(r) for _, r in poor.iterrows()]
-    if not len(poor):
+    if not len(poor) and len(paid):
         worst = paid.iloc[-1]
         lines.append(f"No channel is likely below break-even (P(ROI &gt; 1) ≤ {g['poor']:.0%}). "
                      f"The weakest is {_channel_line(worst)}.")
@@ -195,6 +200,7 @@ def trust_lines(a: Analysis, metrics: dict) -> str:
                      "a seasonal-naive forecast: "
                      + ("<span class='good'>better</span>" if beats
                         else "<span class='poor'>not better</span>") + ".")
+        lines += _cv_line(a.holdout_source)
     else:
         lines.append(f"In-sample MAPE {H.fmt(a.accuracy['fit']['mape'], 'pct')}, R² "
                      f"{H.fmt(a.accuracy['fit']['r2'], 'ratio')}. No weeks were held out: fit the same "
@@ -214,6 +220,22 @@ def trust_lines(a: Analysis, metrics: dict) -> str:
                      "prior variance (prior → posterior below).")
     lines.append(_recovery_line(a))
     return H.items(lines, "summary")
+
+
+def _cv_line(source: str) -> list:
+    """The rolling-origin folds of a validation run (``validation.folds``), if it has them: their
+    mean MAPE against the seasonal-naive forecast, and in how many folds the model wins."""
+    cv = (store.read_metrics(Path(source)) or {}).get("cv") if source else None
+    if not cv:
+        return []
+    folds = cv["folds"]
+    wins = sum(f["mape"] < f["naive_mape"] for f in folds)
+    better = cv["mean_mape"] < cv["mean_naive_mape"]
+    return [f"Over {len(folds)} rolling-origin folds (each fitted on the weeks before its "
+            f"{folds[0]['test_periods']} test weeks) the mean MAPE is {H.fmt(cv['mean_mape'], 'pct')} "
+            f"against {H.fmt(cv['mean_naive_mape'], 'pct')} for the seasonal-naive forecast: "
+            + ("<span class='good'>better</span>" if better else "<span class='poor'>not better</span>")
+            + f"; better in {wins} of {len(folds)} folds."]
 
 
 def _recovery_line(a: Analysis) -> str:
