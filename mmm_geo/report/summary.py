@@ -333,7 +333,7 @@ def executive(a: Analysis, run, prob: float, figs: Dict[str, bytes], currency: s
     intro = (f"<p>{where}, {ds.sizes[dims.TIME]} weeks "
              f"({np.datetime_as_string(times[0], 'D')} to {np.datetime_as_string(times[-1], 'D')}), "
              f"{paid} paid channels{unpaid} with a total spend of "
-             f"{H.money(float(ds['spend'].sum()), currency)}. Paid media drove "
+             f"{H.money(float(ds['spend'].sum()), currency)}. {'Media' if organic else 'Paid media'} drove "
              f"<b>{H.fmt(float(m['median']), 'pct')}</b> of the KPI ({H.fmt(float(m['lo']), 'pct')} "
              f"to {H.fmt(float(m['hi']), 'pct')}). Intervals are {prob:.0%} credible intervals.</p>")
     good, poor = performance(a, prob)
