@@ -68,3 +68,34 @@ def test_the_trust_line_reports_rolling_origin_folds_not_only_the_last(tmp_path)
     assert "not better" in line and "better in 1 of 3 folds" in line
     (tmp_path / "metrics.json").write_text(json.dumps({"complete": True}))
     assert _cv_line(str(tmp_path)) == [] and _cv_line("") == []
+
+
+def test_timing_lines_name_the_best_and_worst_month():
+    from mmm_geo.report.outlook import timing_lines
+
+    weeks = pd.date_range("2021-01-04", periods=52, freq="7D")
+    median = np.where(weeks.month == 7, 1.5, np.where(weeks.month == 1, 0.6, 1.0))
+    table = pd.DataFrame({"channel": "tv", "time": weeks, "median": median, "lo": median - 0.1,
+                          "hi": median + 0.1})
+    (line,) = timing_lines(table)
+    assert line.startswith("tv works best in July (its effect 1.50x") and "least in January (0.60x)" in line
+    assert timing_lines(pd.DataFrame()) == []
+
+
+def test_forecast_lines_read_the_saved_forecast(tmp_path):
+    import json
+
+    from mmm_geo.report.outlook import forecast_lines
+
+    folder = tmp_path / "forecast"
+    folder.mkdir()
+    pd.DataFrame([{"plan": "q4", "first_week": "2021-09-06", "last_week": "2021-11-29",
+                   "spend": 250000.0, "kpi_mean": 1.2e6, "kpi_p5": 1.0e6, "kpi_p95": 1.4e6}]
+                 ).to_csv(folder / "scenarios.csv", index=False)
+    (folder / "forecast.json").write_text(json.dumps({"horizon": ["w"] * 13, "historical": True,
+        "coverage": {"national_in_90": 0.846, "national_periods": 13}}))
+    first, second = forecast_lines(tmp_path, "$", "")
+    assert "13 weeks 2021-09-06 to 2021-11-29 under q4 (spend $250 k)" in first
+    assert "KPI <b>1.2 m</b> (90% interval 1 m to 1.4 m)" in first.replace("1.00 m", "1 m")
+    assert "84.6% of them" in second
+    assert forecast_lines(tmp_path / "nothing") == []

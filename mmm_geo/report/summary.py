@@ -16,7 +16,7 @@ from mmm_geo.analysis.performance import NO_SPEND
 from mmm_geo.experiments import store
 from mmm_geo.optimize.horizon import calendar, date_at
 from mmm_geo.report import html as H
-from mmm_geo.report import geo_calendar, plots, tables
+from mmm_geo.report import geo_calendar, outlook, plots, tables
 from mmm_geo.report.analyse import Analysis
 
 RANKING_SPEC = [("channel", "channel", "text"), ("rank", "rank", "int"),
@@ -339,6 +339,8 @@ def executive(a: Analysis, run, prob: float, figs: Dict[str, bytes], currency: s
     good, poor = performance(a, prob)
     beyond = beyond_lines(a, prob, currency)
     where_when = geo_calendar.section_body(a, prob)
+    ahead = outlook.section_body(a, run.path, currency,
+                                 currency if ds.attrs.get("kpi_is_revenue", 1) else "")
     body = [intro,
             H.section("summary-good", "1. Channels that perform well",
                       good + synergy_lines(a, currency), 3),
@@ -351,6 +353,7 @@ def executive(a: Analysis, run, prob: float, figs: Dict[str, bytes], currency: s
               if beyond else []),
             *([H.section("summary-geo-calendar", "Geos, seasonality and holidays", where_when, 3)]
               if where_when else []),
+            *([H.section("summary-outlook", "Timing and forecast", ahead, 3)] if ahead else []),
             H.section("summary-budget", "3. Recommended budget split",
                       budget_lines(a, prob, str(run.path), currency, next_week), 3),
             H.section("summary-trust", "4. Why trust the model", trust_lines(a, run.metrics), 3)]
