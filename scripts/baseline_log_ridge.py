@@ -182,12 +182,12 @@ def effects(panel: Panel, d: dict, coef: np.ndarray, penalty: float, args) -> pd
     n = panel.n_time
 
     def driven(c):
-        pred = panel.revenue(c, n)[0]
+        log_pred = panel.x @ c
+        smear = np.mean(np.exp(panel.y - log_pred))
         out = []
-        for j in range(panel.n_ch):
-            x0 = panel.x.copy()
-            x0[..., -panel.n_ch + j] = 0.0
-            out.append((pred - np.exp(x0 @ c) * np.mean(np.exp((panel.y - panel.x @ c)))).sum())
+        for j in range(panel.n_ch):                 # the channel's feature set to zero
+            without = log_pred - panel.x[..., -panel.n_ch + j] * c[-panel.n_ch + j]
+            out.append(smear * (np.exp(log_pred) - np.exp(without)).sum())
         return np.array(out)
 
     rng = np.random.default_rng(args.seed)

@@ -48,26 +48,21 @@ def test_seasonality_and_holiday_lines_give_the_known_weeks_and_sizes():
 
 
 def test_geo_lines_name_the_lowest_and_highest_geo_and_skip_channels_without_roi():
-    lines = geo_calendar.geo_lines(numbers(), 0.9)
+    lines = geo_calendar.geo_lines(numbers())
     assert len(lines) == 2 and lines[0].startswith("tv: ROI from 1.00 in a to 3.00 in b")
     assert "50.0%" in lines[0] and "organic" not in " ".join(lines)
-    assert geo_calendar.geo_lines(numbers(geos=("national",)), 0.9) == []
+    assert geo_calendar.geo_lines(numbers(geos=("national",))) == []
 
 
-def test_the_trust_line_reports_rolling_origin_folds_not_only_the_last(tmp_path):
-    import json
-
+def test_the_trust_line_reports_rolling_origin_folds_not_only_the_last():
     from mmm_geo.report.summary import _cv_line
 
     folds = [{"fold": k, "test_periods": 13, "mape": m, "naive_mape": n}
              for k, (m, n) in enumerate([(0.31, 0.18), (0.35, 0.22), (0.25, 0.28)], start=1)]
-    (tmp_path / "metrics.json").write_text(json.dumps(
-        {"complete": True, "cv": {"folds": folds, "mean_mape": 0.30, "mean_naive_mape": 0.224}}))
-    (line,) = _cv_line(str(tmp_path))
+    (line,) = _cv_line({"folds": folds, "mean_mape": 0.30, "mean_naive_mape": 0.224})
     assert "3 rolling-origin folds" in line and "30.0%" in line and "22.4%" in line
     assert "not better" in line and "better in 1 of 3 folds" in line
-    (tmp_path / "metrics.json").write_text(json.dumps({"complete": True}))
-    assert _cv_line(str(tmp_path)) == [] and _cv_line("") == []
+    assert _cv_line(None) == [] and _cv_line({}) == []
 
 
 def test_timing_lines_name_the_best_and_worst_month():

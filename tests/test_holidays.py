@@ -6,17 +6,18 @@ data row ``r`` is geo ``(r - 1) // 40``, week ``(r - 1) % 40``).
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 
+from mmm_geo.config import DataConfig
 from mmm_geo.data import holidays
-from mmm_geo.data.load import to_dataset
+from mmm_geo.data.load import load_dataset, to_dataset
 from mmm_geo.data.simulate import data_config
 from mmm_geo.errors import DataError
 
@@ -24,6 +25,7 @@ from conftest import TINY_SIM, shared_file
 from test_validation import rows_named
 
 CFG = data_config(TINY_SIM)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("name, year, day", [
@@ -95,19 +97,13 @@ def test_exclude_geos_must_name_geos_of_the_data(tiny_frame):
 
 
 def test_the_study_file_with_geo_z_left_out_loads_with_its_holidays():
-    shared_file("geo_media_fb_google_imp", "mediadata.csv")
-    out = subprocess.run([sys.executable, "-c", (
-        "from omegaconf import OmegaConf\n"
-        "from mmm_geo.config import DataConfig\n"
-        "from mmm_geo.data.load import load_dataset\n"
-        "cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(DataConfig), "
-        "OmegaConf.load('conf/data/ecommerce_geo.yaml')))\n"
-        "ds = load_dataset(cfg)\n"
-        "print(ds.sizes['geo'], ds.sizes['time'], list(ds['control'].values)[4], "
-        "int(ds['controls'].sel(control='holiday_thanksgiving').values[0].sum()))")],
-        capture_output=True, text=True, cwd=str(__import__('pathlib').Path(__file__).parents[1]))
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["25", "113", "holiday_thanksgiving", "2"]
+    path = shared_file("geo_media_fb_google_imp", "mediadata.csv")
+    cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(DataConfig),
+                                              OmegaConf.load(ROOT / "conf/data/ecommerce_geo.yaml")))
+    ds = load_dataset(replace(cfg, path=str(path)))
+    assert (ds.sizes["geo"], ds.sizes["time"]) == (25, 113) and "Z" not in ds["geo"].values
+    assert list(ds["control"].values)[4] == "holiday_thanksgiving"
+    assert int(ds["controls"].sel(control="holiday_thanksgiving").values[0].sum()) == 2
 
 
 def test_a_window_after_the_data_gets_its_holiday_flags_from_the_calendar():

@@ -4,8 +4,7 @@ A data file rarely carries holiday flags, yet retail KPIs jump in the weeks of T
 Christmas. ``data.holidays: [thanksgiving, christmas]`` (or ``[us]`` for all the US holidays below)
 adds one control per holiday, named ``holiday_<name>``: 1 in the period that contains the holiday's
 date, 0 elsewhere. The period labelled ``t`` is taken to cover ``[t, t + step)`` (week-start
-labels); for week-ending labels the flag lands one period early, which the docs of the data
-config say. Each indicator gets a control coefficient like any control, so its posterior is the
+labels); with week-ending labels the flag lands one period early. Each indicator gets a control coefficient like any control, so its posterior is the
 holiday's lift in the KPI (the report's contributions show it over time). A forecast or a
 plan of weeks after the data sets each flag from the calendar too (:func:`in_window`).
 

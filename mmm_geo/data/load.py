@@ -123,9 +123,8 @@ def to_dataset(df: pd.DataFrame, cfg: DataConfig, source: str = "<table>") -> xr
     exposure = np.stack([grid(ch.exposure or ch.spend) for ch in cfg.channels.values()], axis=-1)
     flags = holidays.indicators(cfg.holidays, periods, source)
     control_names = list(cfg.controls) + list(flags)
-    controls = np.stack([grid(c) for c in cfg.controls]
-                        + [np.broadcast_to(f, shape) for f in flags.values()] + [np.zeros(shape)],
-                        axis=-1)[..., :-1]
+    columns = [grid(c) for c in cfg.controls] + [np.broadcast_to(f, shape) for f in flags.values()]
+    controls = np.stack(columns, axis=-1) if columns else np.zeros(shape + (0,))
     kpi = grid(cfg.kpi)
     excluded = checks.excluded_periods(cfg.exclude, periods, source)
     checks.check_kpi_sign(kpi, rows, excluded, cfg.kpi, source, cfg.allow_negative_kpi)

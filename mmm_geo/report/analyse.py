@@ -72,11 +72,13 @@ def read_optimizer(folder: Path) -> Optional[dict]:
 
 def holdout_check(run, cfg: ReportConfig, bands: xr.Dataset):
     """Accuracy metrics, the bands whose holdout is shown and where they come from: the run's own
-    held-out weeks, else those of ``cfg.validation_run`` (same data and model), else none."""
+    held-out weeks, else those of ``cfg.validation_run`` (same data and model), else none. The
+    metrics carry that run's rolling-origin folds (``cv`` of its ``metrics.json``) when it has them."""
     from mmm_geo.run import load_run
 
     acc = accuracy.fit_metrics(run.idata, run.config.model.period)
     if "holdout" in acc or not cfg.validation_run:
+        acc = {**acc, **({"cv": run.metrics["cv"]} if "cv" in run.metrics else {})}
         return acc, (bands if "holdout" in acc else None), ""
     val = load_run(Path(cfg.validation_run))
     same = (val.config.model == run.config.model and val.ds.sizes == run.ds.sizes
@@ -89,7 +91,8 @@ def holdout_check(run, cfg: ReportConfig, bands: xr.Dataset):
     if hold is None:
         raise ConfigError(f"validation_run={val.path} held no weeks out\n  fix: fit it with "
                           "validation.holdout=13")
-    return ({**acc, "holdout": hold}, checks.predictive_bands(val.idata, cfg.prob),
+    cv = {"cv": val.metrics["cv"]} if "cv" in val.metrics else {}
+    return ({**acc, "holdout": hold, **cv}, checks.predictive_bands(val.idata, cfg.prob),
             str(val.path))
 
 

@@ -15,7 +15,7 @@ from mmm_geo.data.holidays import PREFIX
 from mmm_geo.report import html as H
 
 
-def geo_lines(a, prob: float) -> List[str]:
+def geo_lines(a) -> List[str]:
     """Per paid channel with ROI in every geo: the lowest and highest geo (posterior medians)
     and the between-geo coefficient of variation of ROI with its interval."""
     if a.roi_geo.sizes.get(dims.GEO, 1) < 2:
@@ -68,7 +68,7 @@ def calendar_lines(a) -> List[str]:
     return lines
 
 
-def section_body(a, prob: float) -> str:
+def section_body(a) -> str:
     """The items of both, or '' when neither applies."""
-    lines = geo_lines(a, prob) + calendar_lines(a)
+    lines = geo_lines(a) + calendar_lines(a)
     return H.items(lines, "summary") if lines else ""

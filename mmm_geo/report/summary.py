@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Dict
 
 import numpy as np
@@ -13,7 +12,6 @@ from mmm_geo.analysis.checks import prior_posterior_table
 from mmm_geo.analysis.draws import summarize
 from mmm_geo.inference.diagnostics import rhat_text
 from mmm_geo.analysis.performance import NO_SPEND
-from mmm_geo.experiments import store
 from mmm_geo.optimize.horizon import calendar, date_at
 from mmm_geo.report import html as H
 from mmm_geo.report import geo_calendar, outlook, plots, tables
@@ -200,7 +198,7 @@ def trust_lines(a: Analysis, metrics: dict) -> str:
                      "a seasonal-naive forecast: "
                      + ("<span class='good'>better</span>" if beats
                         else "<span class='poor'>not better</span>") + ".")
-        lines += _cv_line(a.holdout_source)
+        lines += _cv_line(a.accuracy.get("cv"))
     else:
         lines.append(f"In-sample MAPE {H.fmt(a.accuracy['fit']['mape'], 'pct')}, R² "
                      f"{H.fmt(a.accuracy['fit']['r2'], 'ratio')}. No weeks were held out: fit the same "
@@ -222,10 +220,9 @@ def trust_lines(a: Analysis, metrics: dict) -> str:
     return H.items(lines, "summary")
 
 
-def _cv_line(source: str) -> list:
-    """The rolling-origin folds of a validation run (``validation.folds``), if it has them: their
+def _cv_line(cv) -> list:
+    """The rolling-origin folds (``metrics.json["cv"]`` of ``validation.folds``), if any: their
     mean MAPE against the seasonal-naive forecast, and in how many folds the model wins."""
-    cv = (store.read_metrics(Path(source)) or {}).get("cv") if source else None
     if not cv:
         return []
     folds = cv["folds"]
@@ -338,7 +335,7 @@ def executive(a: Analysis, run, prob: float, figs: Dict[str, bytes], currency: s
              f"to {H.fmt(float(m['hi']), 'pct')}). Intervals are {prob:.0%} credible intervals.</p>")
     good, poor = performance(a, prob)
     beyond = beyond_lines(a, prob, currency)
-    where_when = geo_calendar.section_body(a, prob)
+    where_when = geo_calendar.section_body(a)
     ahead = outlook.section_body(a, run.path, currency,
                                  currency if ds.attrs.get("kpi_is_revenue", 1) else "")
     body = [intro,
