@@ -155,12 +155,12 @@ def test_ctrl_c_during_sampling_exits_130_at_once_without_a_traceback(tmp_path, 
     (before mmm_geo.interrupt: exit 130 only after the last draw, once exit 0)."""
     proc = subprocess.Popen([MMM, "fit", "experiment=tiny", f"output_dir={tmp_path / 'run'}",
                              "inference.progress_bar=true", f"inference.chain_method={method}",
-                             "inference.warmup=3000", "inference.draws=3000"],
+                             "inference.warmup=1000", "inference.draws=1000"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)},
                             preexec_fn=_default_sigint)
     err = b""
-    while b"/6000 [" not in err and proc.poll() is None:
+    while b"/2000 [" not in err and proc.poll() is None:
         err += proc.stderr.read1(4096)  # tqdm's progress bar over warm-up and draws
     proc.send_signal(signal.SIGINT)
     out, rest = proc.communicate(timeout=300)
@@ -168,7 +168,7 @@ def test_ctrl_c_during_sampling_exits_130_at_once_without_a_traceback(tmp_path, 
     assert proc.returncode == EXIT_INTERRUPTED, text[-2000:]
     assert "Traceback" not in text + out.decode(errors="replace")
     assert text.count("mmm-geo: interrupted\n") == 1
-    assert "6000/6000" not in text  # stopped while sampling, not after the last draw
+    assert "2000/2000" not in text  # stopped while sampling, not after the last draw
     assert "NOT converged" not in text
     assert not (tmp_path / "run" / "metrics.json").exists()
 

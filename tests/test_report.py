@@ -452,3 +452,40 @@ def test_planner_is_not_offered_for_media_with_synergy(report_run):
     model = dataclasses.replace(run.config.model, synergy=SynergyConfig(pairs=[["tv", "search"]]))
     text = planner.section(run._replace(config=dataclasses.replace(run.config, model=model)), None)
     assert "not available" in text and "tv x search" in text and "<script" not in text
+
+
+def test_report_shows_the_timing_of_a_time_varying_run_of_the_same_data(quick_run, tmp_path,
+                                                                        monkeypatch):
+    """``timing_run=``: a run without time-varying effects shows another run's multipliers (here
+    the quick run with tv's effect set to 1.5x in April weeks and 1 elsewhere), and refuses a run
+    of other data."""
+    import mmm_geo.run as run_module
+    from mmm_geo.config import TimeVaryingConfig
+    from mmm_geo.model.time_varying import SITE
+
+    run = tmp_path / "run"
+    shutil.copytree(quick_run, run, ignore=shutil.ignore_patterns("report*", "optimize"))
+    base = load_run(run)
+    post = base.idata.posterior
+    weeks = base.ds["time"].values
+    april = pd.DatetimeIndex(weeks).month == 4
+    site = np.zeros((post.sizes["chain"], post.sizes["draw"], len(weeks), post.sizes["channel"]))
+    site[:, :, april, list(post["channel"].values).index("tv")] = np.log(1.5)
+    idata = base.idata.copy()
+    idata.posterior = post.assign({SITE: (("chain", "draw", "time", "channel"), site)}).assign_coords(
+        time=weeks)
+    tv_cfg = dataclasses.replace(base.config, model=dataclasses.replace(
+        base.config.model, time_varying=TimeVaryingConfig(channels=["tv"])))
+    varying = base._replace(path=tmp_path / "tv", idata=idata, config=tv_cfg)
+    other = base._replace(path=tmp_path / "other", ds=base.ds.assign(kpi=base.ds["kpi"] * 2))
+    real = run_module.load_run
+    monkeypatch.setattr(run_module, "load_run", lambda p: {"tv": varying, "other": other}.get(
+        Path(p).name) or real(p))
+    write_report(ReportConfig(run=str(run), max_draws=100, timing_run=str(tmp_path / "tv")))
+    page = parse(run / "report" / "report.html")
+    text = " ".join(page.text)
+    assert "tv works best in April (its effect 1.50x its average)" in text
+    with pytest.raises(ConfigError, match="timing_run=.*other is not the same data"):
+        write_report(ReportConfig(run=str(run), max_draws=100, timing_run=str(tmp_path / "other")))
+    with pytest.raises(ConfigError, match="has no time-varying effects"):
+        write_report(ReportConfig(run=str(run), max_draws=100, timing_run=str(quick_run)))

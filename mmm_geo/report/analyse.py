@@ -74,19 +74,12 @@ def holdout_check(run, cfg: ReportConfig, bands: xr.Dataset):
     """Accuracy metrics, the bands whose holdout is shown and where they come from: the run's own
     held-out weeks, else those of ``cfg.validation_run`` (same data and model), else none. The
     metrics carry that run's rolling-origin folds (``cv`` of its ``metrics.json``) when it has them."""
-    from mmm_geo.run import load_run
-
     acc = accuracy.fit_metrics(run.idata, run.config.model.period)
     if "holdout" in acc or not cfg.validation_run:
         acc = {**acc, **({"cv": run.metrics["cv"]} if "cv" in run.metrics else {})}
         return acc, (bands if "holdout" in acc else None), ""
-    val = load_run(Path(cfg.validation_run))
-    same = (val.config.model == run.config.model and val.ds.sizes == run.ds.sizes
-            and np.array_equal(val.ds["kpi"].values, run.ds["kpi"].values))
-    if not same:
-        raise ConfigError(f"validation_run={val.path} is not the same data and model as "
-                          f"{run.path}\n  fix: fit the run's config again with "
-                          "validation.holdout=13 and pass that folder")
+    val = companion(run, "validation_run", cfg.validation_run, same_model=True,
+                    fix="fit the run's config again with validation.holdout=13 and pass that folder")
     hold = accuracy.fit_metrics(val.idata, val.config.model.period).get("holdout")
     if hold is None:
         raise ConfigError(f"validation_run={val.path} held no weeks out\n  fix: fit it with "
@@ -94,6 +87,36 @@ def holdout_check(run, cfg: ReportConfig, bands: xr.Dataset):
     cv = {"cv": val.metrics["cv"]} if "cv" in val.metrics else {}
     return ({**acc, "holdout": hold, **cv}, checks.predictive_bands(val.idata, cfg.prob),
             str(val.path))
+
+
+def companion(run, key: str, folder: str, same_model: bool, fix: str):
+    """The run in ``folder`` (``key=`` of the report), refused unless it was fitted on the same
+    panel as ``run`` (and, with ``same_model``, with the same model)."""
+    from mmm_geo.run import load_run
+
+    other = load_run(Path(folder))
+    same = (other.ds.sizes == run.ds.sizes and np.array_equal(other.ds["kpi"].values, run.ds["kpi"].values)
+            and list(other.ds[dims.CHANNEL].values) == list(run.ds[dims.CHANNEL].values)
+            and (not same_model or other.config.model == run.config.model))
+    if not same:
+        what = "data and model" if same_model else "data"
+        raise ConfigError(f"{key}={other.path} is not the same {what} as {run.path}\n  fix: {fix}")
+    return other
+
+
+def timing(run, cfg: ReportConfig, truth) -> pd.DataFrame:
+    """The time-varying multipliers: the run's own (``model.time_varying``), else those of
+    ``cfg.timing_run`` (the same data fitted with time-varying effects), else an empty table."""
+    source = run
+    if not run.config.model.time_varying.channels and cfg.timing_run:
+        source = companion(run, "timing_run", cfg.timing_run, same_model=False,
+                           fix="fit the run's config again with model.time_varying.channels=[...] "
+                               "and pass that folder")
+        if not source.config.model.time_varying.channels:
+            raise ConfigError(f"timing_run={source.path} has no time-varying effects\n  fix: fit "
+                              "it with model.time_varying.channels=[...]")
+    return multiplier_table(source.idata.posterior, source.config.model.time_varying.channels,
+                            cfg.prob, truth)
 
 
 def analyse(run, cfg: ReportConfig, recovery: Optional[Source]) -> Analysis:
@@ -146,8 +169,7 @@ def analyse(run, cfg: ReportConfig, recovery: Optional[Source]) -> Analysis:
         optimizer=read_optimizer(run.path / cfg.optimize),
         lift=lift_agreement(post, run.ds, run.scaling, model, accuracy.train_mask(run.idata), cfg.prob),
         synergy=synergy_table(metrics, cfg.prob),
-        time_varying=multiplier_table(run.idata.posterior, model.time_varying.channels, cfg.prob,
-                                      recovery.truth if recovery is not None else None),
+        time_varying=timing(run, cfg, recovery.truth if recovery is not None else None),
         treatments=(treatment_table(treatment_draws(small, run.ds, run.scaling, model,
                                                     accuracy.train_mask(run.idata)), model, cfg.prob,
                                     recovery.truth if recovery is not None else None)

@@ -19,7 +19,9 @@ class ReportConfig:
     own section (the largest by KPI; the tables hold every geo). ``optimize``: the optimizer's
     sub-folder of the run, read when it exists. ``validation_run``: a run of the same data and
     model fitted with ``validation.holdout`` > 0, whose forecast of the held-out weeks is shown
-    when ``run`` itself held none out (so the run keeps all data). Recovery of truth: a simulated run's own
+    when ``run`` itself held none out (so the run keeps all data). ``timing_run``: a run of the
+    same data fitted with ``model.time_varying``, whose multipliers (when in the year each channel
+    works best) are shown when ``run`` has none. Recovery of truth: a simulated run's own
     ``truth.json`` is used; otherwise ``recovery_run`` names a finished run on simulated data
     (with ``truth.json``), or ``simulate_recovery=true`` simulates a panel of the same geos x
     weeks x channels and fits it with the run's model (``recovery_chains``, ``recovery_warmup``,
@@ -36,6 +38,7 @@ class ReportConfig:
     max_geos: int = 30
     optimize: str = "optimize"
     validation_run: Optional[str] = None
+    timing_run: Optional[str] = None
     recovery_run: Optional[str] = None
     simulate_recovery: bool = False
     recovery_chains: int = 2
