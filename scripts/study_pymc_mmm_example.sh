@@ -20,7 +20,7 @@ $MMM fit experiment=pymc_mmm_example validation.holdout=13 output_dir="$OUT/hold
 $MMM fit experiment=pymc_mmm_example 'model.time_varying.channels=[x1,x2]' inference.target_accept=0.95 output_dir="$OUT/tv" "$@"
 $MMM forecast run="$OUT/fit" plan="$PLAN"
 $MMM optimize run="$OUT/fit" plan="$PLAN"
-$MMM report run="$OUT/fit" validation_run="$OUT/holdout"
+$MMM report run="$OUT/fit" validation_run="$OUT/holdout" timing_run="$OUT/tv"
 $MMM forecast run="$OUT/holdout"      # the held-out weeks scored: interval coverage
 .venv/bin/python scripts/truth_pymc_mmm_example.py "$OUT/fit" --plan "$PLAN" --tv-run "$OUT/tv" \
     --out "$OUT/results/truth_check.json"

@@ -74,6 +74,9 @@ def test_timing_lines_name_the_best_and_worst_month():
                           "hi": median + 0.1})
     (line,) = timing_lines(table)
     assert line.startswith("tv works best in July (its effect 1.50x") and "least in January (0.60x)" in line
+    assert "the band leaves out the average in 8 of 52 weeks" in line     # 4 July + 4 January weeks
+    (flat,) = timing_lines(table.assign(lo=0.5, hi=1.6))
+    assert flat.startswith("tv: no time of year stands out") and "all 52 weeks" in flat
     assert timing_lines(pd.DataFrame()) == []
 
 

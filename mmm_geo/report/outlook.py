@@ -17,19 +17,27 @@ from mmm_geo.report import html as H
 
 def timing_lines(table: pd.DataFrame) -> List[str]:
     """Per time-varying channel: the calendar month whose weeks have the highest and the lowest
-    median effect multiplier (1 = the channel's average effect), with the multiplier's range."""
+    median effect multiplier (1 = the channel's average effect), with the multiplier's range and
+    the weeks whose band leaves out 1; when every week's band holds 1, that no season stands out."""
     if not len(table):
         return []
     lines = []
     for ch, rows in table.groupby("channel", sort=False):
+        span = (f"weekly multipliers from {H.fmt(rows['median'].min(), 'ratio')} to "
+                f"{H.fmt(rows['median'].max(), 'ratio')}")
+        apart = int(((rows["lo"] > 1) | (rows["hi"] < 1)).sum())
+        if apart == 0:
+            lines.append(f"{H.esc(str(ch))}: no time of year stands out; its effect's 90% band "
+                         f"holds its average in all {len(rows)} weeks ({span}).")
+            continue
         month = pd.to_datetime(rows["time"]).dt.month
         by_month = rows.groupby(month.values)["median"].mean()
         best, worst = int(by_month.idxmax()), int(by_month.idxmin())
         name = lambda m: pd.Timestamp(2000, m, 1).strftime("%B")  # noqa: E731
         lines.append(f"{H.esc(str(ch))} works best in {name(best)} (its effect "
                      f"{H.fmt(by_month[best], 'ratio')}x its average) and least in {name(worst)} "
-                     f"({H.fmt(by_month[worst], 'ratio')}x); weekly multipliers from "
-                     f"{H.fmt(rows['median'].min(), 'ratio')} to {H.fmt(rows['median'].max(), 'ratio')}.")
+                     f"({H.fmt(by_month[worst], 'ratio')}x); {span}; the band leaves out the "
+                     f"average in {apart} of {len(rows)} weeks.")
     return lines
 
 
