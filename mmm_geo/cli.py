@@ -204,8 +204,21 @@ def report_command(raw: DictConfig) -> None:
     _guard(go)
 
 
+def design_command(raw: DictConfig) -> None:
+    """``mmm-geo design-test``: rank candidate lift tests by the value of their information for
+    the budget decision; see conf/design-test.yaml."""
+
+    def go():
+        from mmm_geo.config import DesignConfig
+        from mmm_geo.optimize.design import run_design
+
+        run_design(to_config(raw, DesignConfig))
+
+    _guard(go)
+
+
 COMMANDS = {"fit": fit_command, "simulate": simulate_command, "optimize": optimize_command,
-            "forecast": forecast_command, "report": report_command}
+            "forecast": forecast_command, "report": report_command, "design-test": design_command}
 
 
 def _hydra_error(err: Exception, command: str) -> str:

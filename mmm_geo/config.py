@@ -278,7 +278,8 @@ def register_configs() -> None:
 
     store = ConfigStore.instance()
     for name, cls in [("fit_schema", FitConfig), ("simulate_schema", SimulateConfig),
-                      ("optimize_schema", OptimizeConfig), ("forecast_schema", ForecastConfig)]:
+                      ("optimize_schema", OptimizeConfig), ("forecast_schema", ForecastConfig),
+                      ("design_schema", DesignConfig)]:
         node = OmegaConf.structured(cls)
         _thaw(node)
         store.store(name=name, node=node)
@@ -370,3 +371,24 @@ class OptimizeConfig(HorizonSpec):
     tracking: str = "none"  # mlflow: log to MLflow, as for mmm-geo fit
     tracking_uri: Optional[str] = None
     tracking_experiment: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class DesignConfig(OptimizeConfig):
+    """Top-level config of ``mmm-geo design-test`` (``mmm_geo.optimize.design``): the budget problem
+    of ``mmm-geo optimize`` (every key above) and the candidate tests, every ``channels`` (default:
+    those with spend) x ``geo_sets`` ("all", "half" or geos joined by "|"; default all and half)
+    x ``test_weeks`` x ``changes`` (multiples of the recorded spend: -1 go dark, 1 double). The
+    posterior is ``draws`` draws, ``outer_draws`` of them the simulated truths; ``se_factor``
+    scales the residual noise of a test; ``min_ess`` flags thin updates."""
+
+    output: str = "design"
+    channels: List[str] = field(default_factory=list)
+    geo_sets: List[str] = field(default_factory=list)
+    test_weeks: List[int] = field(default_factory=lambda: [4, 8])
+    changes: List[float] = field(default_factory=lambda: [-1.0, 1.0])
+    draws: int = 400
+    outer_draws: int = 100
+    se_factor: float = 1.4142135623730951
+    min_ess: float = 20.0
+    seed: int = 0
