@@ -7,7 +7,7 @@
 # seasonal-naive forecast); 3. the fit with time-varying media effects (timing); 4. the forecast of
 # the 13 weeks after the data (2021-09-06 to 2021-11-29) under the planned spend
 # experiments/pymc_mmm_example/plan_next13.csv; 5. the optimizer on that plan's budget and weekly
-# shape; 6. the report; 7. every answer against the truth (scripts/truth_pymc_mmm_example.py);
+# shape, and which lift test would most improve that split (design-test); 6. the report; 7. every answer against the truth (scripts/truth_pymc_mmm_example.py);
 # 8. the ridge baseline (scripts/baseline_ridge.py) on the same held-out weeks; 9. the small
 # outputs copied to $OUT/results/ (committed; the run folders with trace.nc are not).
 set -euo pipefail
@@ -20,6 +20,7 @@ $MMM fit experiment=pymc_mmm_example validation.holdout=13 output_dir="$OUT/hold
 $MMM fit experiment=pymc_mmm_example 'model.time_varying.channels=[x1,x2]' inference.target_accept=0.95 output_dir="$OUT/tv" "$@"
 $MMM forecast run="$OUT/fit" plan="$PLAN"
 $MMM optimize run="$OUT/fit" plan="$PLAN"
+$MMM design-test run="$OUT/fit" plan="$PLAN"   # which lift test would most improve that split
 $MMM report run="$OUT/fit" validation_run="$OUT/holdout" timing_run="$OUT/tv"
 $MMM forecast run="$OUT/holdout"      # the held-out weeks scored: interval coverage
 .venv/bin/python scripts/truth_pymc_mmm_example.py "$OUT/fit" --plan "$PLAN" --tv-run "$OUT/tv" \
@@ -31,4 +32,5 @@ cp "$OUT/holdout/metrics.json" "$OUT/results/holdout_metrics.json"
 cp "$OUT/holdout/forecast/forecast.json" "$OUT/results/holdout_forecast.json"
 cp "$OUT/tv/metrics.json" "$OUT/results/tv_metrics.json"
 cp "$OUT/fit/summary.csv" "$OUT/fit/optimize/allocation.csv" "$OUT/fit/optimize/outcomes.csv" \
-    "$OUT/fit/forecast/forecast.csv" "$OUT/tv/time_varying.csv" "$OUT/fit/report/report.html" "$OUT/results/"
+    "$OUT/fit/forecast/forecast.csv" "$OUT/tv/time_varying.csv" "$OUT/fit/report/report.html" \
+    "$OUT/fit/design/design.csv" "$OUT/results/"

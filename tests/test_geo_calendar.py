@@ -97,3 +97,23 @@ def test_forecast_lines_read_the_saved_forecast(tmp_path):
     assert "KPI <b>1.2 m</b> (90% interval 1 m to 1.4 m)" in first.replace("1.00 m", "1 m")
     assert "84.6% of them" in second
     assert forecast_lines(tmp_path / "nothing") == []
+
+
+def test_next_test_lines_read_the_saved_design(tmp_path):
+    from mmm_geo.report.outlook import next_test_lines
+
+    assert next_test_lines(tmp_path) == []
+    (tmp_path / "design").mkdir()
+    pd.DataFrame([
+        {"channel": "tv", "geos": "all", "weeks": 6, "change": -1.0, "start": "2024-11-18",
+         "evsi": 2.4e6, "evsi_se": 3e5, "cost": 4.0e7, "power": 0.93, "roi_width_ratio": 0.62,
+         "degenerate": False},
+        {"channel": "social", "geos": "geo_05|geo_07", "weeks": 6, "change": -0.5,
+         "start": "2024-11-18", "evsi": 9.5e4, "evsi_se": 4e4, "cost": 2.4e7, "power": 0.4,
+         "roi_width_ratio": 0.9, "degenerate": True}]).to_csv(tmp_path / "design" / "design.csv",
+                                                               index=False)
+    first, second = next_test_lines(tmp_path, currency="$")
+    assert first.startswith("Run next: <b>tv, go dark in all geos for 6 weeks</b> (as from 2024-11-18)")
+    assert "$2.4 m" in first and "cost of $40 m" in first and "93" in first and "62" in first
+    assert "refit" not in first
+    assert "social, cut spend by 50% in geo_05, geo_07" in second and "refit with the result" in second

@@ -151,7 +151,7 @@ def render(a: Analysis, run, cfg: ReportConfig, diag: pd.DataFrame) -> tuple[str
         per_geo += (f"<p class='note'>{len(geos) - len(shown)} smaller geos have no section "
                     "(max_geos); tables/roi_geo.csv and tables/decomposition.csv hold them all.</p>")
     sections = [
-        ("summary", "Executive summary", executive(a, run, cfg.prob, figs, cfg.currency)),
+        ("summary", "Executive summary", executive(a, run, cfg.prob, figs, cfg.currency, cfg.design)),
         ("trust", "Why trust the model", trust_section(a, run, figs, diag)),
         ("contributions", "What drove the KPI", contributions_section(a, run, figs)),
         ("budget", "Budget recommendation", budget_section(a, cfg, figs)),

@@ -17,7 +17,8 @@ class ReportConfig:
     when it is <= ``poor``. ``max_draws``: posterior draws used for the decomposition and the
     curves (evenly thinned; ROI and marginal ROI use every draw). ``max_geos``: geos with their
     own section (the largest by KPI; the tables hold every geo). ``optimize``: the optimizer's
-    sub-folder of the run, read when it exists. ``validation_run``: a run of the same data and
+    sub-folder of the run, read when it exists; ``design``: that of ``mmm-geo design-test``.
+    ``validation_run``: a run of the same data and
     model fitted with ``validation.holdout`` > 0, whose forecast of the held-out weeks is shown
     when ``run`` itself held none out (so the run keeps all data). ``timing_run``: a run of the
     same data fitted with ``model.time_varying``, whose multipliers (when in the year each channel
@@ -37,6 +38,7 @@ class ReportConfig:
     max_draws: int = 1000
     max_geos: int = 30
     optimize: str = "optimize"
+    design: str = "design"
     validation_run: Optional[str] = None
     timing_run: Optional[str] = None
     recovery_run: Optional[str] = None

@@ -1,8 +1,9 @@
 """The executive summary's answers about timing and the future: when in the year each
 time-varying channel works best (``model.time_varying``), and what ``mmm-geo forecast`` expects
 for the weeks it planned (``<run>/forecast/``), with its interval and, for held-out weeks, how
-often the observed KPI fell inside it. Pure functions of the report's numbers and the forecast's
-saved files; empty where neither exists."""
+often the observed KPI fell inside it; and which lift test ``mmm-geo design-test`` found worth most
+to the budget decision (``<run>/design/design.csv``). Pure functions of the report's numbers and
+the saved files; empty where none exists."""
 
 from __future__ import annotations
 
@@ -68,3 +69,30 @@ def section_body(a, run_path: Path, currency: str = "", kpi_currency: str = "") 
     """The items of both, or '' when neither applies."""
     lines = timing_lines(a.time_varying) + forecast_lines(run_path, currency, kpi_currency)
     return H.items(lines, "summary") if lines else ""
+
+
+def _change(change: float) -> str:
+    return "go dark" if change <= -1 else (f"cut spend by {-change:.0%}" if change < 0
+                                           else f"raise spend by {change:.0%}")
+
+
+def next_test_lines(run_path: Path, folder: str = "design", currency: str = "") -> List[str]:
+    """The first-ranked test of ``<run>/<folder>/design.csv`` with its value, cost, power and the
+    ROI interval it is expected to narrow, and the runner-up; [] without the file."""
+    path = Path(run_path) / folder / "design.csv"
+    if not path.is_file():
+        return []
+    table = pd.read_csv(path)
+    lines = []
+    for label, (_, r) in zip(("Run next", "Runner-up"), table.head(2).iterrows()):
+        where = "all geos" if r["geos"] == "all" else H.esc(str(r["geos"]).replace("|", ", "))
+        lines.append(
+            f"{label}: <b>{H.esc(str(r['channel']))}, {_change(r['change'])} in {where} for "
+            f"{int(r['weeks'])} weeks</b> (as from {H.esc(str(r['start']))}). The expected value of "
+            f"its result to the budget decision is {H.money(r['evsi'], currency)} (Monte Carlo "
+            f"error {H.money(r['evsi_se'], currency)}) for a cost of {H.money(r['cost'], currency)}; "
+            f"power {H.fmt(r['power'], 'pct')}; it is expected to narrow the 90% ROI interval of "
+            f"{H.esc(str(r['channel']))} to {H.fmt(r['roi_width_ratio'], 'pct')} of its width"
+            + (" (the update rests on few draws: refit with the result before trusting this)"
+               if bool(r["degenerate"]) else "") + ".")
+    return lines

@@ -316,9 +316,10 @@ def trust_section(a: Analysis, run, figs: Dict[str, bytes], diag) -> str:
     return "".join(parts)
 
 
-def executive(a: Analysis, run, prob: float, figs: Dict[str, bytes], currency: str = "") -> str:
-    """The executive summary: what works, what does not, what to do, why to believe it; amounts
-    with ``currency`` in front."""
+def executive(a: Analysis, run, prob: float, figs: Dict[str, bytes], currency: str = "",
+              design: str = "design") -> str:
+    """The executive summary: what works, what does not, what to do, why to believe it, which
+    test to run next (``<run>/<design>/``); amounts with ``currency`` in front."""
     ds = run.ds
     times = ds[dims.TIME].values
     m = a.media_share
@@ -338,6 +339,7 @@ def executive(a: Analysis, run, prob: float, figs: Dict[str, bytes], currency: s
     where_when = geo_calendar.section_body(a)
     ahead = outlook.section_body(a, run.path, currency,
                                  currency if ds.attrs.get("kpi_is_revenue", 1) else "")
+    next_test = outlook.next_test_lines(run.path, design, currency)
     body = [intro,
             H.section("summary-good", "1. Channels that perform well",
                       good + synergy_lines(a, currency), 3),
@@ -353,5 +355,7 @@ def executive(a: Analysis, run, prob: float, figs: Dict[str, bytes], currency: s
             *([H.section("summary-outlook", "Timing and forecast", ahead, 3)] if ahead else []),
             H.section("summary-budget", "3. Recommended budget split",
                       budget_lines(a, prob, str(run.path), currency, next_week), 3),
+            *([H.section("summary-next-test", "Which test to run next",
+                         H.items(next_test, "summary"), 3)] if next_test else []),
             H.section("summary-trust", "4. Why trust the model", trust_lines(a, run.metrics), 3)]
     return "".join(body)
