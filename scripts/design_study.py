@@ -37,12 +37,11 @@ from mmm_geo import dims
 from mmm_geo.config import (AdstockConfig, DataConfig, DesignConfig, FitConfig, InferenceConfig,
                             ModelConfig, OptimizeConfig, OptimizerConfig, SimulationConfig)
 from mmm_geo.coverage import true_optimum, true_value, truth_as_draw
-from mmm_geo.data.lift import lift_kpi_units, with_lift_tests
+from mmm_geo.data.lift import lift_kpi_units
 from mmm_geo.data.scaling import model_data
 from mmm_geo.data.simulate import simulate
 from mmm_geo.model import media as mm
-from mmm_geo.optimize.design import _test_frame, design, noise_se
-from mmm_geo.optimize.design import Candidate
+from mmm_geo.optimize.design import Candidate, candidate_frame, candidate_tests, design, noise_se
 from mmm_geo.optimize.plan import plan_run
 from mmm_geo.optimize.problem import cells
 from mmm_geo.run import fit, load_run
@@ -50,8 +49,7 @@ from mmm_geo.run import fit, load_run
 
 def true_lift(run, cand: Candidate, n_train: int, truth: dict) -> float:
     """The candidate's lift under the simulator's true parameters, KPI units."""
-    ds = run.ds.drop_vars([v for v in run.ds.data_vars if str(v).startswith("lift_")])
-    one = with_lift_tests(ds, _test_frame([cand], ds, n_train), "true lift")
+    one = candidate_tests(run.ds, [cand], n_train)
     one = one.assign(lift_spend=one["lift_spend"] * abs(cand.change))
     data = model_data(one, run.scaling, np.float64)
     params = {k: jnp.asarray(v[0]) for k, v in truth_as_draw(truth, run.scaling).items()}
@@ -62,9 +60,8 @@ def true_lift(run, cand: Candidate, n_train: int, truth: dict) -> float:
 
 
 def lift_row(run, cand: Candidate, n_train: int, measured: float, se: float) -> dict:
-    frame = _test_frame([cand], run.ds, n_train)
-    recorded = with_lift_tests(run.ds.drop_vars([v for v in run.ds.data_vars if str(v).startswith("lift_")]),
-                               frame, "row")["lift_spend"].values.sum()
+    frame = candidate_frame([cand], run.ds, n_train)
+    recorded = candidate_tests(run.ds, [cand], n_train)["lift_spend"].values.sum()
     return {"channel": cand.channel, "geo": cand.geos, "start": str(frame["start"][0].date()),
             "end": str(frame["end"][0].date()), "lift": measured, "lift_se": se,
             "spend": abs(cand.change) * float(recorded)}
@@ -101,7 +98,6 @@ def one_seed(seed: int, out: Path, args) -> dict:
     value = lambda plan: true_value(plan, problem, run.ds, truth)  # noqa: E731
     best = value(cells(problem, true_optimum(problem, value) * problem.budget))
     regret0 = best - value(before.plans["recommended"])
-    roi = before.value  # noqa: F841  (kept for symmetry with the printout)
     from mmm_geo.analysis.contributions import sites
     from mmm_geo.analysis.roi import channel_metrics
     q = channel_metrics(run.idata.posterior[sites(run.idata.posterior)], run.ds, run.scaling,
@@ -114,8 +110,7 @@ def one_seed(seed: int, out: Path, args) -> dict:
               "candidates": len(table), "roi_width": width, "policies": {}}
     for name, row in pick(table, width, rng).items():
         cand = Candidate(row["channel"], row["geos"], int(row["weeks"]), float(row["change"]))
-        cells_mask = with_lift_tests(run.ds.drop_vars([v for v in run.ds.data_vars if str(v).startswith("lift_")]),
-                                     _test_frame([cand], run.ds, n_train), "se")["lift_window"].values > 0
+        cells_mask = candidate_tests(run.ds, [cand], n_train)["lift_window"].values > 0
         se = float(noise_se(run, cells_mask, n_train, dcfg.se_factor)[0])
         lift = true_lift(run, cand, n_train, truth)
         measured = lift + se * rng.standard_normal()

@@ -238,24 +238,18 @@ def _modes(root: Path):
     return {p.relative_to(root): stat.S_IMODE(p.stat().st_mode) for p in [root, *root.rglob("*")]}
 
 
-@pytest.fixture(scope="module")
-def jax_cache(tmp_path_factory):
-    """One JAX compilation cache for the two umask fits: the second reuses the first's programs."""
-    return str(tmp_path_factory.mktemp("jax_cache"))
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("mask, file_mode, dir_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)],
                          ids=["umask022", "umask077"])
 def test_fit_optimize_report_honour_the_umask_and_print_no_library_notices(
-        tmp_path, jax_cache, mask, file_mode, dir_mode):
+        tmp_path, env, mask, file_mode, dir_mode):
     """The README's main commands on the tiny experiment: every file and folder of the run gets
     the umask's mode, and no library notice is printed (``--verbose`` shows them)."""
     run = tmp_path / "run"
     steps = [("fit", "experiment=tiny", f"output_dir={run}"),
              ("optimize", f"run={run}", "horizon_weeks=13"),
              ("report", f"run={run}")]
-    env = {"JAX_COMPILATION_CACHE_DIR": jax_cache}
+    env = {k: env[k] for k in ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS")}
     for args in steps:
         res = mmm(*args, cwd=tmp_path, env=env, preexec=lambda: os.umask(mask))
         assert res.returncode == 0, res.stderr

@@ -105,7 +105,22 @@ def candidates(ds: xr.Dataset, cfg) -> List[Candidate]:
             for w in cfg.test_weeks for x in cfg.changes]
 
 
-def _test_frame(cands: List[Candidate], ds: xr.Dataset, n_train: int) -> pd.DataFrame:
+def without_lifts(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` without its lift tests (the candidates take their place)."""
+    return ds.drop_vars([v for v in ds.data_vars if str(v).startswith("lift_")])
+
+
+def candidate_tests(ds: xr.Dataset, cands: List[Candidate], n_train: int) -> xr.Dataset:
+    """``ds`` with the candidates as its lift tests, each over the whole recorded spend of its
+    cells in the last ``weeks`` training periods (``mmm_geo.data.lift``)."""
+    if any(c.weeks > n_train for c in cands):
+        raise ConfigError(f"test_weeks: longer than the {n_train} fitted weeks\n  fix: shorter tests")
+    return with_lift_tests(without_lifts(ds), candidate_frame(cands, ds, n_train),
+                           "design-test candidates")
+
+
+def candidate_frame(cands: List[Candidate], ds: xr.Dataset, n_train: int) -> pd.DataFrame:
+    """The candidates as a lift-test table (placeholder lift and SE)."""
     times = pd.DatetimeIndex(ds[dims.TIME].values)
     return pd.DataFrame({"channel": [c.channel for c in cands], "geo": [c.geos for c in cands],
                          "start": [times[n_train - c.weeks] for c in cands],
@@ -116,10 +131,8 @@ def _test_frame(cands: List[Candidate], ds: xr.Dataset, n_train: int) -> pd.Data
 def test_lifts(run, cands: List[Candidate], n_train: int, ids: np.ndarray):
     """Per candidate: the lift per draw (D, K) in KPI units, the recorded spend of its cells, their
     mean revenue per KPI and the test's cells (K, geo, time)."""
-    ds = run.ds.drop_vars([v for v in run.ds.data_vars if str(v).startswith("lift_")])
-    if any(c.weeks > n_train for c in cands):
-        raise ConfigError(f"test_weeks: longer than the {n_train} fitted weeks\n  fix: shorter tests")
-    base = with_lift_tests(ds, _test_frame(cands, ds, n_train), "design-test candidates")
+    ds = without_lifts(run.ds)
+    base = candidate_tests(run.ds, cands, n_train)
     cells = base["lift_window"].values > 0                                   # (K, geo, time)
     recorded = base["lift_spend"].values.sum((1, 2))
     rpk = np.array([run.ds["revenue_per_kpi"].values[m].mean() for m in cells])
@@ -219,8 +232,8 @@ def design(run, cfg) -> pd.DataFrame:
         xs = weighted_optima(now[0], feas, args, jnp.asarray(w, jnp.float32), spec, settings)
         gain = np.asarray(outcomes(xs, args, spec))[j, outer] - base_out
         ch = known_index(run.ds, c.channel)
-        width = roi[:, ch]
-        prior_w = interval_width(width, np.full((1, n), 1.0 / n))[0]
+        roi_c = roi[:, ch]
+        prior_w = interval_width(roi_c, np.full((1, n), 1.0 / n))[0]
         mean_lift = float(lifts[:, k].mean())
         z = np.abs(lifts[:, k]) / se[k]
         cost = float(moved[k]) + (max(mean_lift, 0.0) * float(rpk[k]) if c.change < 0 else 0.0)
@@ -231,7 +244,7 @@ def design(run, cfg) -> pd.DataFrame:
             "spend_moved": float(moved[k]), "cost": cost,
             "lift_mean": mean_lift * (np.sign(c.change)), "lift_se": float(se[k]),
             "power": float(np.mean(norm.sf(1.959964 - z) + norm.cdf(-1.959964 - z))),
-            "roi_width_ratio": float(np.mean(interval_width(width, w)) / prior_w) if prior_w > 0 else np.nan,
+            "roi_width_ratio": float(np.mean(interval_width(roi_c, w)) / prior_w) if prior_w > 0 else np.nan,
             "evsi": evsi, "evsi_se": float(gain.std(ddof=1) / np.sqrt(len(gain))),
             "evsi_per_cost": evsi / cost if cost > 0 else np.nan,
             "ess_mean": float(ess.mean()), "degenerate": bool(ess.mean() < cfg.min_ess),
