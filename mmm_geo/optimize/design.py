@@ -128,7 +128,7 @@ def candidate_frame(cands: List[Candidate], ds: xr.Dataset, n_train: int) -> pd.
                          "spend": "all"})
 
 
-def test_lifts(run, cands: List[Candidate], n_train: int, ids: np.ndarray):
+def candidate_lifts(run, cands: List[Candidate], n_train: int, ids: np.ndarray):
     """Per candidate: the lift per draw (D, K) in KPI units, the recorded spend of its cells, their
     mean revenue per KPI and the test's cells (K, geo, time)."""
     ds = without_lifts(run.ds)
@@ -215,7 +215,7 @@ def design(run, cfg) -> pd.DataFrame:
     x0 = jnp.asarray(to_decision(problem, current_mix(problem)) / problem.budget, jnp.float32)
     n = len(ids)
     now = weighted_optima(x0, feas, args, jnp.full((1, n), 1.0 / n, jnp.float32), spec, settings)
-    lifts, moved, rpk, cells = test_lifts(run, cands, n_train, ids)
+    lifts, moved, rpk, cells = candidate_lifts(run, cands, n_train, ids)
     se = noise_se(run, cells, n_train, cfg.se_factor)
     roi = channel_metrics(run.idata.posterior[sites(run.idata.posterior)], run.ds, run.scaling,
                           model)["roi"].stack(s=(dims.CHAIN, dims.DRAW)).transpose("s", ...).values[ids]
