@@ -18,6 +18,8 @@ same budget and horizon. The candidates are spend cuts (go-dark and halving), wh
 row on the recorded data expresses exactly.
 
     .venv/bin/python scripts/design_study.py --seeds 0 1 2 3 4 --out /tmp/design_study
+    (one JSON per seed in --out, written as each finishes; a re-run skips finished seeds. Run a
+    few seeds per process: 20 fits in one process ran out of memory on a 24 GiB machine.)
 """
 
 from __future__ import annotations
@@ -140,7 +142,13 @@ def main() -> None:
     ap.add_argument("--outer", type=int, default=60)
     ap.add_argument("--out", type=Path, default=Path("/tmp/design_study"))
     args = ap.parse_args()
-    rows = [one_seed(s, args.out, args) for s in args.seeds]
+    rows = []
+    for seed in args.seeds:      # one JSON per seed, written as it finishes; a re-run resumes
+        path = args.out / f"seed_{seed}.json"
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(one_seed(seed, args.out, args), indent=2, default=float))
+        rows.append(json.loads(path.read_text()))
     summary = {p: float(np.mean([r["policies"][p]["reduction"] for r in rows]))
                for p in ("top", "random", "widest")}
     summary["regret_before"] = float(np.mean([r["regret_before"] for r in rows]))
