@@ -19,7 +19,8 @@ row on the recorded data expresses exactly.
 
     .venv/bin/python scripts/design_study.py --seeds 0 1 2 3 4 --out /tmp/design_study
     (one JSON per seed in --out, written as each finishes; a re-run skips finished seeds. Run a
-    few seeds per process: 20 fits in one process ran out of memory on a 24 GiB machine.)
+    seed's compiled programs are freed after it: without that, 19 fits in one process reached the
+    kernel's limit of 65,530 memory maps and LLVM failed with "Cannot allocate memory".)
 """
 
 from __future__ import annotations
@@ -148,6 +149,7 @@ def main() -> None:
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(one_seed(seed, args.out, args), indent=2, default=float))
+            jax.clear_caches()   # each fit's compiled programs hold ~2,500 memory maps
         rows.append(json.loads(path.read_text()))
     summary = {p: float(np.mean([r["policies"][p]["reduction"] for r in rows]))
                for p in ("top", "random", "widest")}
