@@ -37,6 +37,8 @@ import numpy as np
 import pandas as pd
 
 from mmm_geo import dims
+from mmm_geo.analysis.contributions import sites
+from mmm_geo.analysis.roi import channel_metrics
 from mmm_geo.config import (AdstockConfig, DataConfig, DesignConfig, FitConfig, InferenceConfig,
                             ModelConfig, OptimizeConfig, OptimizerConfig, SimulationConfig)
 from mmm_geo.coverage import true_optimum, true_value, truth_as_draw
@@ -101,8 +103,6 @@ def one_seed(seed: int, out: Path, args) -> dict:
     value = lambda plan: true_value(plan, problem, run.ds, truth)  # noqa: E731
     best = value(cells(problem, true_optimum(problem, value) * problem.budget))
     regret0 = best - value(before.plans["recommended"])
-    from mmm_geo.analysis.contributions import sites
-    from mmm_geo.analysis.roi import channel_metrics
     q = channel_metrics(run.idata.posterior[sites(run.idata.posterior)], run.ds, run.scaling,
                         run.config.model)["roi"].quantile([0.05, 0.95], dim=(dims.CHAIN, dims.DRAW))
     width = {str(c): float(q.sel(quantile=0.95, channel=c) - q.sel(quantile=0.05, channel=c))

@@ -34,6 +34,14 @@ def thin(posterior: XR, max_draws: int | None) -> XR:
     return posterior.isel({dims.DRAW: idx})
 
 
+def take(posterior: XR, ids: np.ndarray) -> XR:
+    """The draws ``ids`` (flat chain x draw indices, as ``flat_draws`` lays them out) as one chain,
+    in that order."""
+    flat = posterior.stack(sample_=(dims.CHAIN, dims.DRAW)).isel(sample_=np.asarray(ids))
+    flat = flat.drop_vars(["sample_", dims.CHAIN, dims.DRAW]).rename(sample_=dims.DRAW)
+    return flat.expand_dims(dims.CHAIN).transpose(dims.CHAIN, dims.DRAW, ...)
+
+
 def bounds(prob: float) -> tuple[float, float]:
     """Lower and upper quantile of a central ``prob`` interval."""
     if not 0 < prob < 1:

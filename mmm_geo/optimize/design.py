@@ -47,6 +47,7 @@ from mmm_geo import dims
 from mmm_geo.analysis.accuracy import train_mask
 from mmm_geo.analysis.checks import predictive_bands
 from mmm_geo.analysis.contributions import sites
+from mmm_geo.analysis.draws import take
 from mmm_geo.analysis.lift import lift_draws
 from mmm_geo.analysis.roi import channel_metrics
 from mmm_geo.data.lift import with_lift_tests
@@ -136,7 +137,7 @@ def candidate_lifts(run, cands: List[Candidate], n_train: int, ids: np.ndarray):
     cells = base["lift_window"].values > 0                                   # (K, geo, time)
     recorded = base["lift_spend"].values.sum((1, 2))
     rpk = np.array([run.ds["revenue_per_kpi"].values[m].mean() for m in cells])
-    post = run.idata.posterior[sites(run.idata.posterior)]
+    post = take(run.idata.posterior[sites(run.idata.posterior)], ids)
     lifts = np.zeros((len(ids), len(cands)))
     for k, c in enumerate(cands):
         one = base.isel({dims.LIFT_TEST: [k]})
@@ -146,7 +147,7 @@ def candidate_lifts(run, cands: List[Candidate], n_train: int, ids: np.ndarray):
             one = one.assign(spend=ds["spend"] * factor,
                              **({"exposure": ds["exposure"] * factor} if "exposure" in ds else {}))
         one = one.assign(lift_spend=one["lift_spend"] * abs(c.change))
-        lifts[:, k] = lift_draws(post, one, run.scaling, run.config.model)[ids, 0]
+        lifts[:, k] = lift_draws(post, one, run.scaling, run.config.model)[:, 0]
     return lifts, recorded * np.abs([c.change for c in cands]), rpk, cells
 
 
@@ -217,8 +218,9 @@ def design(run, cfg) -> pd.DataFrame:
     now = weighted_optima(x0, feas, args, jnp.full((1, n), 1.0 / n, jnp.float32), spec, settings)
     lifts, moved, rpk, cells = candidate_lifts(run, cands, n_train, ids)
     se = noise_se(run, cells, n_train, cfg.se_factor)
-    roi = channel_metrics(run.idata.posterior[sites(run.idata.posterior)], run.ds, run.scaling,
-                          model)["roi"].stack(s=(dims.CHAIN, dims.DRAW)).transpose("s", ...).values[ids]
+    roi = channel_metrics(take(run.idata.posterior[sites(run.idata.posterior)], ids), run.ds,
+                          run.scaling, model)["roi"].transpose(..., dims.CHANNEL).values[0]   # (D, C)
+    prior_width = [interval_width(r, np.full((1, n), 1.0 / n))[0] for r in roi.T]
     rng = np.random.default_rng(cfg.seed)
     outer = np.sort(rng.choice(n, size=min(cfg.outer_draws, n), replace=False))
     j = np.arange(len(outer))
@@ -232,8 +234,7 @@ def design(run, cfg) -> pd.DataFrame:
         xs = weighted_optima(now[0], feas, args, jnp.asarray(w, jnp.float32), spec, settings)
         gain = np.asarray(outcomes(xs, args, spec))[j, outer] - base_out
         ch = known_index(run.ds, c.channel)
-        roi_c = roi[:, ch]
-        prior_w = interval_width(roi_c, np.full((1, n), 1.0 / n))[0]
+        roi_c, prior_w = roi[:, ch], prior_width[ch]
         mean_lift = float(lifts[:, k].mean())
         z = np.abs(lifts[:, k]) / se[k]
         cost = float(moved[k]) + (max(mean_lift, 0.0) * float(rpk[k]) if c.change < 0 else 0.0)
