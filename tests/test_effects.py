@@ -51,6 +51,7 @@ def test_a_channel_needs_spend_or_exposure_and_organic_media_have_no_roi_prior()
         mm.spec(cfg, 2)
 
 
+@pytest.mark.study
 @pytest.mark.slow
 def test_fit_recovers_synergy_and_an_organic_channel(tmp_path):
     """A 12-geo x 104-week panel where tv and search interact (kappa 1) and social is organic.
@@ -95,6 +96,7 @@ def test_time_varying_spec_and_simulated_path():
     assert path[-1] / path[0] == pytest.approx(0.5) and np.exp(np.log(path).mean()) == pytest.approx(1.0)
 
 
+@pytest.mark.study
 @pytest.mark.slow
 @pytest.mark.skip(reason="not yet met: the fitted multiplier reverts towards 1 at the end of the "
                          "panel (band coverage 0.885 at length scale 26, 0.75 at 52) and R-hat is "

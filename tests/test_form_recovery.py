@@ -27,6 +27,7 @@ CASES = [  # (simulator adstock, model adstock, saturation, simulator KPI noise 
 ]
 
 
+@pytest.mark.study
 @pytest.mark.slow
 @pytest.mark.parametrize("sim_adstock,adstock,saturation,likelihood", CASES,
                          ids=[f"{c[1]}-{c[2]}-{c[3]}" for c in CASES])

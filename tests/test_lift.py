@@ -155,6 +155,7 @@ def test_lift_likelihood_is_a_normal_term_on_the_model_lift(tiny_dataset):
     assert float(with_lift - without) == pytest.approx(expected, rel=1e-4, abs=1e-4)
 
 
+@pytest.mark.study
 @pytest.mark.slow
 def test_lift_tests_recover_an_always_on_channels_roi(tmp_path):
     """tv is never paused (dark_min=0): its ROI is the response from zero, which its data only

@@ -132,6 +132,7 @@ def test_optimize_refuses_a_mediated_run():
     check_mediation(ModelConfig(channel_names=["tv", "search", "social"]))
 
 
+@pytest.mark.study
 @pytest.mark.slow
 @pytest.mark.skip(reason="not yet met: both effects are covered but the split is off by ~30 % "
                          "(direct 368M vs true 504M, indirect 375M vs 292M) and R-hat is 1.014 at "

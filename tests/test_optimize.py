@@ -485,6 +485,7 @@ def test_optimizer_with_true_parameters_finds_the_true_optimum(seed):
     assert (got - hist) / (best - hist) >= 0.99
 
 
+@pytest.mark.study
 @pytest.mark.slow
 def test_recommendation_captures_true_uplift(tmp_path):
     """On simulated panels, the recommended mix (evaluated under the TRUE response) captures >= 90 %

@@ -90,6 +90,7 @@ def test_simulated_synergy_study_composes_the_same_panel_for_fit_and_simulate():
     assert len(truth["shocks"]) == sim.shocks == 4
 
 
+@pytest.mark.study
 @pytest.mark.slow
 def test_jellypop_study_runs_end_to_end_and_its_report_names_every_channel(tmp_path, env):
     experiment, script, channels, _, _ = STUDIES["jellypop"]

@@ -173,6 +173,7 @@ def test_forecast_treatment_changes_are_checked_and_applied():
         tp.window(run, 40, 3, weeks, {"promotion": {"off": ["2024-01-01"]}})
 
 
+@pytest.mark.study
 @pytest.mark.slow
 def test_fit_recovers_price_elasticity_and_promotion_lift(tmp_path):
     """6 geos x 104 weeks x 3 channels with a price (elasticity -1.5) and 0/1 promotions (lift
