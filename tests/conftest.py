@@ -75,36 +75,6 @@ def quick_run(tmp_path_factory):
     return out
 
 
-CACHE_VARS = ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS")
-
-
-def _jax_cache(tmp_path_factory) -> Path:
-    """One persistent JAX compilation cache per test session, shared by the xdist workers."""
-    base = tmp_path_factory.getbasetemp()
-    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "jax-cache"
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _in_process_compilation_cache(tmp_path_factory):
-    """In-process fits use the session's compilation cache too: a program another test or the
-    other worker compiled (or one freed by ``_release_compiled_programs``) is read back, not
-    compiled again. Every compilation is kept, as in :func:`env`. JAX reads the cache's setting at
-    its first compilation, which collecting the test modules may already have made, so the cache
-    is reset to read it again (jax is pinned; without ``reset_cache`` the cache stays off)."""
-    import jax
-    from jax._src import compilation_cache
-
-    cache = str(_jax_cache(tmp_path_factory))
-    jax.config.update("jax_compilation_cache_dir", cache)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    getattr(compilation_cache, "reset_cache", lambda: None)()
-    saved = {k: os.environ.get(k) for k in CACHE_VARS}
-    os.environ.update(zip(CACHE_VARS, (cache, "0")))   # the CLI fits in subprocesses too
-    yield
-    for k, v in saved.items():
-        os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
-
-
 @pytest.fixture(scope="session")
 def env(tmp_path_factory):
     """The environment for fits in subprocesses (sweeps, fault injection, the CLI): one JAX
@@ -113,7 +83,8 @@ def env(tmp_path_factory):
     1 s: a fit of the tiny panel compiles about 670 programs, most of them small eager operations
     (prior draws, reductions) that other fits of the same shapes compile again (measured: a second
     fit of the CLI's per-channel experiment 37 s instead of 118 s)."""
-    cache = _jax_cache(tmp_path_factory)
+    base = tmp_path_factory.getbasetemp()
+    cache = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "jax-cache"
     return {**{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
             "JAX_COMPILATION_CACHE_DIR": str(cache),
             "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
