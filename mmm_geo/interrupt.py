@@ -55,6 +55,10 @@ def watch(message: str = "mmm-geo: interrupted") -> None:
         return
 
     text = ("\n" + message + "\n").encode()
+    # In Python the main thread exits the same way: a KeyboardInterrupt raised wherever the main
+    # thread happens to be can land in a garbage-collection callback of JAX's, which Python
+    # reports with a traceback (measured, session 10: parallel chains)
+    signal.signal(signal.SIGINT, lambda *_: _exit_now(text))
 
     def loop() -> None:
         while True:
