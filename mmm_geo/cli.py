@@ -67,8 +67,6 @@ def fail(err: BaseException, command: str = "") -> None:
     user = (ConfigError(_hydra_error(err, command)) if isinstance(err, CompactHydraException)
             else as_user_error(err))  # (Hydra's missing-config error is an OSError)
     if user is not None:
-        if user.exit_code == EXIT_INTERRUPTED:
-            interrupt.handled()
         print(f"mmm-geo: {'error: ' if user.exit_code == 2 else ''}{user}", file=sys.stderr)
         sys.exit(user.exit_code)
     traceback.print_exception(err)

@@ -3,10 +3,13 @@
 Python runs its SIGINT handler (``KeyboardInterrupt``) only when the main thread is back in Python.
 Parallel chains sample in one compiled XLA call, so a Ctrl-C there took effect only after the
 last draw (measured: 18.7 s late), and once it was lost. :func:`watch` makes the signal visible to
-a helper thread through :func:`signal.set_wakeup_fd`. Unless the main thread has already caught
-it (:func:`handled`), that thread prints the CLI's message and ends the process with exit code
-130 at once. It calls ``write`` and ``_exit`` through :class:`ctypes.PyDLL`, which keeps the GIL:
-a call that gives the GIL up (``os.write``, a wait) may not get it back while XLA runs.
+a helper thread through :func:`signal.set_wakeup_fd`; that thread prints the CLI's message and
+ends the process with exit code 130 at once. The main thread's Python handler, when it runs
+first, does the same instead of raising ``KeyboardInterrupt``: raised wherever the main thread
+happens to be, that exception can land in one of JAX's garbage-collection callbacks, which Python
+reports with a traceback (measured, session 10: parallel chains). Both call ``write`` and
+``_exit`` through :class:`ctypes.PyDLL`, which keeps the GIL, so only the first prints: a call
+that gives the GIL up (``os.write``, a wait) may not get it back while XLA runs.
 
 Nothing half-written can look complete: every file is written atomically, and a run folder
 without ``metrics.json`` is refused by ``load_run`` and completed by a re-run (the contract of a
@@ -23,26 +26,16 @@ import threading
 
 from mmm_geo.errors import EXIT_INTERRUPTED
 
-_handled = threading.Event()
-
-
-def handled() -> None:
-    """The main thread has caught the interrupt and is exiting: the watcher stands down."""
-    _handled.set()
-
 
 def _exit_now(message: bytes) -> None:
-    if _handled.is_set():
-        return
     libc = ctypes.PyDLL(None)  # calls that keep the GIL
     libc.write(2, message, len(message))
     libc._exit(EXIT_INTERRUPTED)
 
 
 def watch(message: str = "mmm-geo: interrupted") -> None:
-    """From now on a SIGINT ends the process at once (exit 130, ``message`` on stderr) unless the
-    main thread has reported it :func:`handled`. Call it from the main thread, once per process;
-    elsewhere it does nothing."""
+    """From now on a SIGINT ends the process at once (exit 130, ``message`` on stderr). Call it
+    from the main thread, once per process; elsewhere it does nothing."""
     if threading.current_thread() is not threading.main_thread():
         return
     read_fd, write_fd = os.pipe()
@@ -55,9 +48,6 @@ def watch(message: str = "mmm-geo: interrupted") -> None:
         return
 
     text = ("\n" + message + "\n").encode()
-    # In Python the main thread exits the same way: a KeyboardInterrupt raised wherever the main
-    # thread happens to be can land in a garbage-collection callback of JAX's, which Python
-    # reports with a traceback (measured, session 10: parallel chains)
     signal.signal(signal.SIGINT, lambda *_: _exit_now(text))
 
     def loop() -> None:

@@ -146,9 +146,8 @@ def _default_sigint():
 @pytest.mark.slow
 @pytest.mark.study      # run by scripts/run_studies.sh in a pytest without xdist workers: inside the
 # 2-worker xdist suite the child was not interrupted (exit 0 after its last draw) in 3 of 4 runs of
-# session 7, even with SIGINT reset to its default and unblocked in the child; the cause is not found.
-# (still so in session 10). Session 10, alone: parallel printed a traceback from jax's
-# _xla_gc_callback until the CLI's Python SIGINT handler exited as the watcher does; see RESULTS_studies
+# session 7 (and both failed in session 10), even with SIGINT reset to its default and unblocked in
+# the child; the cause is not found. See scripts/RESULTS_studies.md
 @pytest.mark.parametrize("method", ["parallel", "vectorized"])
 def test_ctrl_c_during_sampling_exits_130_at_once_without_a_traceback(tmp_path, method):
     """Parallel chains sample in one compiled call, where Python's own SIGINT handler cannot run
