@@ -22,7 +22,8 @@ from mmm_geo.model_config import (  # noqa: F401  (re-exported: the model's conf
 @dataclass
 class ChannelColumns:
     """Columns of one channel: spend (user currency) and optional exposure (impressions, clicks);
-    a channel with exposure and no spend is organic (or impressions-only) media.
+    a channel with exposure and no spend is organic (or impressions-only) media. A reach &
+    frequency channel has ``frequency`` too: its exposure is its impressions (reach x frequency).
 
     Not frozen: OmegaConf marks frozen dataclasses read-only, and values of a ``Dict[str, ...]``
     field are created during the merge, where thawing cannot reach them.
@@ -30,6 +31,7 @@ class ChannelColumns:
 
     spend: Optional[str] = None     # null: organic or impressions-only media (exposure, no cost)
     exposure: Optional[str] = None
+    frequency: Optional[str] = None  # a reach & frequency channel's average frequency per period
 
 
 @dataclass
@@ -150,6 +152,8 @@ class SimulationConfig:
     the truth lists them).
     ``treatments``: non-media treatments (price, promotion) with true ``price_elasticity`` and
     ``promo_lift``, spread across geos by ``treatment_geo_sd`` (``mmm_geo.data.sim_treatments``).
+    ``rf``: reach & frequency channels, of average frequency about ``rf_frequency`` and a true
+    Hill curve on frequency (``rf_half_saturation``, ``rf_slope``; ``mmm_geo.data.sim_rf``).
     """
 
     geos: int = 10
@@ -189,6 +193,10 @@ class SimulationConfig:
     promo_lift: float = 0.15
     treatment_geo_sd: float = 0.0
     mediation: SimMediation = field(default_factory=SimMediation)
+    rf: List[str] = field(default_factory=list)
+    rf_frequency: float = 3.0
+    rf_half_saturation: float = 2.5
+    rf_slope: float = 2.5
 
 
 @dataclass(frozen=True)
@@ -346,6 +354,9 @@ class OptimizeConfig(HorizonSpec):
     "+10% total", "tv=500000,social=200000" or a CSV path (see ``mmm_geo.optimize.scenarios``).
     ``timing``: also choose the weeks of each recommended geo x channel total
     (``mmm_geo.optimize.timing``), no week above ``week_cap`` times the cell's average weekly spend.
+    ``rf_frequency``: the frequency each reach & frequency channel is planned at (name: frequency
+    >= 1); the others keep the reference weeks' average (impressions over reach), so a budget
+    buys reach at that frequency.
     """
 
     run: Optional[str] = None
@@ -366,6 +377,7 @@ class OptimizeConfig(HorizonSpec):
     target: Optional[str] = None
     target_value: float = 1.0
     scenarios: List[str] = field(default_factory=list)
+    rf_frequency: Dict[str, float] = field(default_factory=dict)
     output: str = "optimize"
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     tracking: str = "none"  # mlflow: log to MLflow, as for mmm-geo fit

@@ -152,7 +152,9 @@ def _window_inputs(run, problem: Problem, cells: np.ndarray, controls: Optional[
                      np.zeros(n, bool), f32(np.zeros((n_geo, n))), f32(np.zeros(n_ch)), f32(unit),
                      treatments=f32(treatment_plan.window(run, problem.offset, n_pre,
                                                           [str(w) for w in problem.weeks],
-                                                          changes or {})))
+                                                          changes or {})),
+                     frequency=None if problem.frequency is None
+                     else f32(np.broadcast_to(problem.frequency, media.shape)))
 
 
 def simulate_kpi(run, problem: Problem, cells: np.ndarray, posterior, trend: np.ndarray,

@@ -131,6 +131,16 @@ class TimeVaryingConfig:
 
 
 @dataclass(frozen=True)
+class ReachFrequencyConfig:
+    """The priors of reach & frequency channels (``model.rf``), those with a frequency column:
+    their effect is ``adstock(reach * hill(frequency))`` (Meridian's form), with the Hill curve's
+    ``half_saturation`` and ``slope`` in frequency units (``mmm_geo.model.media``)."""
+
+    half_saturation: Prior = field(default_factory=lambda: Prior("lognormal", 0.7, 0.4))
+    slope: Prior = field(default_factory=lambda: Prior("lognormal", 0.7, 0.4))
+
+
+@dataclass(frozen=True)
 class MediationConfig:
     """A mediator (``model.mediation``): one of the data's channels (``mediator``, e.g. branded
     search clicks as an exposure column) driven by the ``upstream`` channels. Its scaled exposure
@@ -169,9 +179,9 @@ class ModelConfig:
     or, for count KPIs, poisson and negbinomial; every one has mean equal to the model mean, so
     contributions and ROI keep their meaning. ``channel_names`` is filled in from the data (it maps
     ``channels`` overrides to positions), and so is ``organic_channels`` (the channels with exposure
-    but no spend: organic or impressions-only media, sized by ``organic_prior``, share or effect);
-    leave both empty. ``treatments``: per non-media treatment (price, promotions), its prior and
-    pooling; ``treatment_kinds`` (name: kind) is filled in from the data, leave it empty.
+    but no spend: organic or impressions-only media, sized by ``organic_prior``, share or effect)
+    and ``rf_channels`` (those with a frequency column, ``rf``); leave them empty.
+    ``treatments``: per non-media treatment (price, promotions), its prior and pooling; ``treatment_kinds`` (name: kind) is filled in from the data, leave it empty.
     """
 
     adstock: AdstockConfig = field(default_factory=AdstockConfig)
@@ -183,6 +193,7 @@ class ModelConfig:
     synergy: SynergyConfig = field(default_factory=SynergyConfig)
     time_varying: TimeVaryingConfig = field(default_factory=TimeVaryingConfig)
     mediation: MediationConfig = field(default_factory=MediationConfig)
+    rf: ReachFrequencyConfig = field(default_factory=ReachFrequencyConfig)
     priors: PriorsConfig = field(default_factory=PriorsConfig)
     baseline: str = "multiplicative"
     trend_knots: int = 4
@@ -194,5 +205,6 @@ class ModelConfig:
     noncentered: List[str] = field(default_factory=lambda: ["control_geo", "media_geo"])
     channel_names: List[str] = field(default_factory=list)
     organic_channels: List[str] = field(default_factory=list)
+    rf_channels: List[str] = field(default_factory=list)
     treatments: Dict[str, TreatmentModel] = field(default_factory=dict)
     treatment_kinds: Dict[str, str] = field(default_factory=dict)

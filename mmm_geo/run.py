@@ -255,12 +255,14 @@ def fit(cfg: FitConfig, out_dir: Path, resolved_config: Optional[str] = None) ->
 
 
 def with_channels(cfg: FitConfig, ds: xr.Dataset) -> FitConfig:
-    """``cfg`` with the model's ``channel_names`` and ``organic_channels`` (those without spend)
-    from the data (checks per-channel overrides)."""
+    """``cfg`` with the model's ``channel_names``, ``organic_channels`` (those without spend) and
+    ``rf_channels`` (those with a frequency) from the data (checks per-channel overrides)."""
     names = [str(c) for c in ds.coords[dims.CHANNEL].values]
     spent = ds["spend"].sum((dims.GEO, dims.TIME)).values > 0
+    rf = np.isfinite(ds["frequency"].values).all(axis=(0, 1)) if "frequency" in ds else [False] * len(names)
     model = replace(cfg.model, channel_names=names,
                     organic_channels=[n for n, s in zip(names, spent) if not s],
+                    rf_channels=[n for n, r in zip(names, rf) if r],
                     treatment_kinds=treatment_kinds(ds))
     check_config(model)
     check_count_kpi(model, ds)

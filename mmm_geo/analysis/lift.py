@@ -33,7 +33,8 @@ def lift_draws(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg: Mod
     data = model_data(ds, scaling)
     tests, media = jax.tree.map(jnp.asarray, data.lift), jnp.asarray(data.media)
     sp = mm.spec(cfg, media.shape[-1])
-    out = map_draws(lambda p: mm.lift(sp, p, media, tests), posterior, cfg, batch)
+    freq = None if data.frequency is None else jnp.asarray(data.frequency)
+    out = map_draws(lambda p: mm.lift(sp, mm.with_frequency(p, freq), media, tests), posterior, cfg, batch)
     return out.reshape(-1, out.shape[-1]) * lift_kpi_units(ds, scaling.kpi_scale)
 
 

@@ -16,7 +16,8 @@ With a mediator (``model.mediation``) a channel's contribution holds the mediato
 
 With synergy pairs (``model.synergy``) the counterfactual ROI includes the whole interaction of
 the channel's pairs (switching it off loses both); ``roi_own`` is the channel's own response
-alone, and ``synergy_contribution`` (per pair) the interaction itself.
+alone, and ``synergy_contribution`` (per pair) the interaction itself. Reach & frequency
+channels add ``optimal_frequency`` (``mmm_geo.analysis.frequency``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import xarray as xr
 
 from mmm_geo import dims
 from mmm_geo.analysis.draws import bounds, map_draws
+from mmm_geo.analysis.frequency import optimal_frequency
 from mmm_geo.analysis.mediation import METRICS as MEDIATION, mediation_metrics
 from mmm_geo.config import ModelConfig
 from mmm_geo.data.scaling import Scaling, model_data
@@ -41,17 +43,24 @@ def channel_effects(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg
     times ``f`` (``mmm_geo.model.media.counterfactual``): ``kpi`` and ``revenue`` (chain, draw,
     factor, geo, channel), in the user's units; ``over=-3`` sums over geos instead of periods
     (chain, draw, factor, time, channel)."""
-    media = jnp.asarray(model_data(ds, scaling).media)
+    media, freq = _inputs(ds, scaling)
     sp = mm.spec(cfg, media.shape[-1])
     kpi_unit = jnp.asarray(scaling.kpi_scale * ds["population"].values)[:, None, None]
     rpk = jnp.asarray(ds["revenue_per_kpi"].values)[..., None]
     ones = jnp.ones(media.shape[-1], media.dtype)
 
     def per_draw(p):
+        p = mm.with_frequency(p, freq)
         diff = jnp.stack([mm.counterfactual(sp, p, media, f * ones) for f in factors]) * kpi_unit
         return {"kpi": diff.sum(over), "revenue": (diff * rpk).sum(over)}
 
     return map_draws(per_draw, posterior, cfg, batch)
+
+
+def _inputs(ds: xr.Dataset, scaling: Scaling):
+    """The media component's inputs of the data: scaled exposure and frequency (or None)."""
+    data = model_data(ds, scaling)
+    return jnp.asarray(data.media), None if data.frequency is None else jnp.asarray(data.frequency)
 
 
 def channel_metrics(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg: ModelConfig,
@@ -91,6 +100,9 @@ def channel_metrics(posterior: xr.Dataset, ds: xr.Dataset, scaling: Scaling, cfg
         out["roi_own"] = (cdims, own / national_spend)
         out["synergy_contribution"] = ((dims.CHAIN, dims.DRAW, dims.PAIR), syn)
         out = out.assign_coords({dims.PAIR: mm.pair_names(sp, list(ds.coords[dims.CHANNEL].values))})
+    best = optimal_frequency(posterior, ds, cfg, batch)
+    if best is not None:
+        out["optimal_frequency"] = best
     mediated = mediation_metrics(posterior, ds, scaling, cfg, batch)
     return out if mediated is None else out.merge(mediated)
 
@@ -127,13 +139,13 @@ def _cost(spend: np.ndarray) -> np.ndarray:
 def _synergy_split(posterior, ds, scaling, cfg, batch):
     """Per draw, each channel's own revenue contribution (chain, draw, channel) and each synergy
     pair's (chain, draw, pair) over the window."""
-    media = jnp.asarray(model_data(ds, scaling).media)
+    media, freq = _inputs(ds, scaling)
     sp = mm.spec(cfg, media.shape[-1])
     rev_unit = jnp.asarray(scaling.kpi_scale * ds["population"].values)[:, None, None] \
         * jnp.asarray(ds["revenue_per_kpi"].values)[..., None]
 
     def per_draw(p):
-        unit = mm.unit_response(sp, p, media)
+        unit = mm.unit_response(sp, mm.with_frequency(p, freq), media)
         return {"own": (mm.scale(p, unit) * rev_unit).sum((-3, -2)),
                 "synergy": (mm.synergy(sp, p, unit) * rev_unit).sum((-3, -2))}
 
@@ -141,7 +153,8 @@ def _synergy_split(posterior, ds, scaling, cfg, batch):
     return out["own"], out["synergy"]
 
 
-SUMMARY = ("roi", "mroi", "contribution", "roi_own", "synergy_contribution", *MEDIATION)
+SUMMARY = ("roi", "mroi", "contribution", "roi_own", "synergy_contribution", "optimal_frequency",
+           *MEDIATION)
 ORGANIC_SUMMARY = SUMMARY + ("contribution_per_1000",)   # with organic or impressions-only media
 
 

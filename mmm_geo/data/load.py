@@ -12,6 +12,8 @@ The Dataset has dims ``geo, time, channel, control`` and variables:
 - ``population`` (geo): 1 where none is given;
 - ``treatments`` (geo, time, treatment) and ``treatment_kind`` (treatment), only with
   ``data.treatments`` (``mmm_geo.data.treatments``);
+- ``frequency`` (geo, time, channel): the average frequency of reach & frequency channels (NaN for
+  the other channels), only when a channel has ``frequency``;
 - ``excluded`` (time): True for the periods of ``data.exclude`` (only when there are any).
 
 ``attrs["data_warnings"]`` lists the warnings of :mod:`mmm_geo.data.checks` (shown on stderr).
@@ -75,6 +77,12 @@ def _required(cfg: DataConfig) -> list[tuple[str, str]]:
             req.append((f"data.channels.{name}.spend", ch.spend))
         if ch.exposure:
             req.append((f"data.channels.{name}.exposure", ch.exposure))
+        if ch.frequency and not (ch.exposure and ch.spend):
+            raise DataError(f"data.channels.{name}: a frequency column needs the channel's spend and "
+                            "its impressions as exposure\n  fix: give spend and exposure (impressions "
+                            "= reach x frequency), or drop frequency")
+        if ch.frequency:
+            req.append((f"data.channels.{name}.frequency", ch.frequency))
     req += [("data.controls", c) for c in cfg.controls] + tr.required(cfg.treatments)
     for key, col in [("data.revenue_per_kpi", cfg.revenue_per_kpi), ("data.population", cfg.population)]:
         if col:
@@ -93,12 +101,16 @@ def to_dataset(df: pd.DataFrame, cfg: DataConfig, source: str = "<table>") -> xr
         df = df.assign(__geo__=NATIONAL)
     spend_cols = [ch.spend for ch in cfg.channels.values() if ch.spend]
     exp_cols = [ch.exposure for ch in cfg.channels.values() if ch.exposure]
-    extra = [c for c in (cfg.revenue_per_kpi, cfg.population) if c]
+    freq_cols = [ch.frequency for ch in cfg.channels.values() if ch.frequency]
+    extra = [c for c in (cfg.revenue_per_kpi, cfg.population, *freq_cols) if c]
     df = v.check_numeric(df, list(dict.fromkeys([cfg.kpi, *spend_cols, *exp_cols, *cfg.controls, *extra])),
                          source)
     df = tr.check(df, cfg.treatments, source)
     v.check_nonnegative(df, spend_cols, source, "spend")
     v.check_nonnegative(df, exp_cols, source, "exposure")
+    for ch in cfg.channels.values():
+        if ch.frequency:
+            v.check_frequency(df, ch.frequency, ch.exposure, source)
     if cfg.population:
         v.check_positive(df, [cfg.population], source, "population")
     if cfg.revenue_per_kpi:
@@ -154,6 +166,9 @@ def to_dataset(df: pd.DataFrame, cfg: DataConfig, source: str = "<table>") -> xr
             "controls": (gtk, controls),
             "population": ((dims.GEO,), population),
             **tr.variables(grid, cfg.treatments, source),
+            **({"frequency": (gtc, np.stack([grid(ch.frequency) if ch.frequency else np.full(shape, np.nan)
+                                             for ch in cfg.channels.values()], axis=-1))}
+               if freq_cols else {}),
         },
         coords={dims.GEO: geos, dims.TIME: periods, dims.CHANNEL: channels,
                 dims.CONTROL: control_names, **({dims.TREATMENT: list(cfg.treatments)}

@@ -43,6 +43,9 @@ class ModelData(NamedTuple):
             treatment); None: none.
         priors: priors that replace the configured ones, ``{site: (loc, scale)}``
             (``mmm_geo.model.site_priors``; a refresh's previous posterior); None: none.
+        frequency: the average frequency of reach & frequency channels, (geo, time, channel);
+            1 for the other channels and where a channel reached no one (its exposure is 0
+            there, so the value does not matter); None: no such channel.
     """
 
     y: np.ndarray
@@ -57,6 +60,7 @@ class ModelData(NamedTuple):
     lift: Optional[LiftData] = None
     treatments: Optional[np.ndarray] = None
     priors: Optional[dict] = None
+    frequency: Optional[np.ndarray] = None
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,15 @@ def model_data(ds: xr.Dataset, s: Scaling, dtype=np.float32, bases: Tuple[np.nda
     arrays = (y, media, controls, trend, season)
     return ModelData(*(a.astype(dtype) for a in arrays), train, (revenue / total_revenue).astype(dtype),
                      spend_share.astype(dtype), kpi_unit.astype(dtype), lift,
-                     tr.model_inputs(ds, s.treatment_ref).astype(dtype))
+                     tr.model_inputs(ds, s.treatment_ref).astype(dtype), frequency=frequency(ds, dtype))
+
+
+def frequency(ds: xr.Dataset, dtype=np.float32) -> Optional[np.ndarray]:
+    """The :class:`ModelData` frequency of a Dataset (None without reach & frequency channels)."""
+    if "frequency" not in ds:
+        return None
+    f = ds["frequency"].transpose(dims.GEO, dims.TIME, dims.CHANNEL).values
+    return np.where(np.isfinite(f) & (f > 0), f, 1.0).astype(dtype)
 
 
 def kpi_units(scaled: np.ndarray, ds: xr.Dataset, s: Scaling) -> np.ndarray:

@@ -22,6 +22,7 @@ Saturation of the adstocked exposure ``a``:
 - ``logistic`` (lam): ``(1 - exp(-lam a)) / (1 + exp(-lam a))``;
 - ``tanh`` (K): ``tanh(a / K)``;
 - ``exponential`` (exp_scale k): ``1 - exp(-a / k)``.
+- ``linear``: ``a`` (reach & frequency channels, which saturate in frequency: ``sim_rf``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ ADSTOCKS: Dict[str, tuple] = {"geometric": ("alpha",), "delayed": ("alpha", "pea
 SATURATIONS: Dict[str, tuple] = {
     "hill": ("half_saturation", "slope"), "hill_offset": ("half_saturation", "slope", "offset"),
     "michaelis_menten": ("half_saturation",), "logistic": ("lam",), "tanh": ("half_saturation",),
-    "exponential": ("exp_scale",)}
+    "exponential": ("exp_scale",), "linear": ()}
 
 
 class Media(NamedTuple):
@@ -131,6 +132,8 @@ def _curve(kind: str, a: np.ndarray, p: Dict[str, np.ndarray]) -> np.ndarray:
         return (1 - np.exp(-p["lam"] * a)) / (1 + np.exp(-p["lam"] * a))
     if kind == "tanh":
         return np.tanh(a / p["half_saturation"])
+    if kind == "linear":
+        return a
     return 1.0 - np.exp(-a / p["exp_scale"])
 
 

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from mmm_geo.config import ChannelColumns, DataConfig, SimulationConfig
-from mmm_geo.data import sim_mediation
+from mmm_geo.data import sim_mediation, sim_rf
 from mmm_geo.data import sim_treatments
 from mmm_geo.data.sim_forms import (SATURATIONS, Media, channel_params, check_forms, lag_weights,
                                     media_effect, synergy_effect, total_effect)
@@ -94,6 +94,7 @@ def _check(cfg: SimulationConfig) -> None:
                               f"panel's channels {names}\n  fix: e.g. simulation.synergy="
                               f"[[{names[0]},{names[-1]}]]")
     sim_mediation.check(cfg, names)
+    sim_rf.check(cfg, names)
     if not 0 <= cfg.organic < cfg.channels:
         raise ConfigError(f"simulation.organic={cfg.organic}: give 0 to {cfg.channels - 1} "
                           "organic channels (at least one channel must be paid)")
@@ -183,6 +184,7 @@ def simulate(cfg: SimulationConfig = SimulationConfig(),
     }
     adstocks, saturations = (wide.adstock, wide.saturation) if wide else ([cfg.adstock] * c,
                                                                           [cfg.saturation] * c)
+    saturations = ["linear" if ch in cfg.rf else s for ch, s in zip(channels, saturations)]
     if not wide and cfg.adstock != "geometric":     # its own stream: the other draws are unchanged
         own = np.random.default_rng([cfg.seed, 3])
         params.update({n: own.uniform(lo, hi, size=c) for n, (lo, hi) in ADSTOCK_DRAWS[cfg.adstock].items()})
@@ -202,6 +204,7 @@ def simulate(cfg: SimulationConfig = SimulationConfig(),
     if mediator is not None:
         j = mediator.mediator
         impressions[..., j] = np.round(x[..., j] * media_unit[j] * pop[:, None])
+    x, frequency, rf_truth = sim_rf.draw(cfg, x, channels)     # R&F channels act through reach
     eta = rng.normal(size=(g, c))
     geo_mult = np.exp(cfg.media_geo_sd * eta)
     sat_pop = media_effect(x, media) * geo_mult[:, None, :] * pop[:, None, None]
@@ -224,6 +227,8 @@ def simulate(cfg: SimulationConfig = SimulationConfig(),
         if j < c - cfg.organic and name != cfg.mediation.mediator:
             frame[f"{name}_spend"] = spend[..., j].ravel()
         frame[f"{name}_impressions"] = impressions[..., j].ravel()
+        if name in rf_truth:
+            frame[f"{name}_frequency"] = frequency[..., j].ravel()
     for j, name in enumerate(controls):
         frame[name] = z[..., j].ravel()
     frame.update(treat_columns)
@@ -235,6 +240,10 @@ def simulate(cfg: SimulationConfig = SimulationConfig(),
         nat["contribution_per_1000"] = 1000.0 * nat.get("contribution_total", nat["contribution"]) \
             / float(impressions[..., j].sum())
     truth["organic"] = channels[c - cfg.organic:] if cfg.organic else []
+    for ch, rf in rf_truth.items():
+        truth["national"][ch]["optimal_frequency"] = rf["optimal_frequency"]
+    if rf_truth:
+        truth["rf"] = rf_truth
     truth["shocks"] = {str(frame["week"][w])[:10]: float(shock[w]) for w in np.flatnonzero(shock != 1)}
     if treat_truth:
         truth["treatments"] = treat_truth
@@ -303,6 +312,9 @@ def true_revenue(spend: np.ndarray, truth: dict) -> np.ndarray:
     relative difference below 1e-6). The panel starts from zero: spend before its first week
     does not carry over.
     """
+    if truth.get("rf"):
+        raise ValueError("true_revenue: a panel with reach & frequency channels needs the planned "
+                         "frequency, which it does not take")
     p = {key: np.asarray(v, float) for key, v in truth["params"].items() if key != "synergy"}
     chans = truth["channels"].values()
     media = Media([ch["adstock"] for ch in chans], [ch["saturation"] for ch in chans], p,
@@ -377,7 +389,8 @@ def data_config(cfg: SimulationConfig, path: str | None = None) -> DataConfig:
     """The DataConfig that reads a simulated table (from ``path``, or in memory when None)."""
     chans = {name: ChannelColumns(spend=f"{name}_spend" if j < cfg.channels - cfg.organic
                                   and name != cfg.mediation.mediator else None,
-                                  exposure=f"{name}_impressions")
+                                  exposure=f"{name}_impressions",
+                                  frequency=f"{name}_frequency" if name in cfg.rf else None)
              for j, name in enumerate(channel_names(cfg.channels, cfg.names))}
     lift = str(Path(path).with_name("lift_tests.csv")) if path and cfg.lift_tests else None
     counts = cfg.kpi_noise in COUNTS

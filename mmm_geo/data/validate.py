@@ -96,6 +96,18 @@ def check_positive(df: pd.DataFrame, columns: Sequence[str], source: str, what: 
                  f"correct those rows (every {what} must be a positive number)")
 
 
+def check_frequency(df: pd.DataFrame, column: str, exposure: str, source: str) -> None:
+    """A reach & frequency channel's frequency is at least 1 (impressions per person reached) in
+    every row with impressions, and not negative elsewhere."""
+    freq, expo = df[column].to_numpy(), df[exposure].to_numpy()
+    bad = (freq < 0) | ((expo > 0) & (freq < 1))
+    if bad.any():
+        fail(source, column, f"frequency must be >= 1 where {exposure} is above 0 (and never "
+             f"negative) but is not in {_rows(np.flatnonzero(bad))}",
+             "correct those rows: frequency = impressions / reach, the average exposures per "
+             "person reached")
+
+
 def check_present(df: pd.DataFrame, column: str, source: str) -> None:
     """A label column (the geo) must have a value in every row: a blank would become a geo of its own."""
     missing = df[column].isna().to_numpy() | (df[column].astype(str).str.strip() == "").to_numpy()

@@ -99,6 +99,11 @@ def tanh(x: jnp.ndarray, half_saturation: jnp.ndarray) -> jnp.ndarray:
     return jnp.tanh(c * x) / jnp.tanh(c)
 
 
+def linear(x: jnp.ndarray) -> jnp.ndarray:
+    """No saturation (reach & frequency channels saturate in frequency instead)."""
+    return x
+
+
 DECAY = Prior("beta", 2.0, 3.0)
 HALF = Prior("lognormal", 0.0, 0.7)
 ADSTOCKS: Dict[str, Form] = {
@@ -115,4 +120,5 @@ SATURATIONS: Dict[str, Form] = {
     "michaelis_menten": Form(michaelis_menten, {"half_saturation": HALF}),
     "logistic": Form(logistic, {"lam": Prior("lognormal", 0.0, 1.0)}),
     "tanh": Form(tanh, {"half_saturation": HALF}),
+    "linear": Form(linear, {}),
 }

@@ -124,7 +124,8 @@ def components(params: Params, data: ModelData, cfg: ModelConfig,
     scaled KPI."""
     if media is None:
         sp = mm.spec(cfg, data.media.shape[-1])
-        media = media_parts(sp, params, mm.unit_response(sp, params, data.media))
+        unit = mm.unit_response(sp, mm.with_frequency(params, data.frequency), data.media)
+        media = media_parts(sp, params, unit)
     n_geo, n_time = data.y.shape
     trend = data.trend @ params["trend_coef"]
     season = data.season @ params["season_coef"]
@@ -202,7 +203,8 @@ def _sample_params(data: ModelData, cfg: ModelConfig) -> Params:
             with numpyro.plate(dims.GEO, n_geo, dim=-2):
                 p["control_geo"] = numpyro.sample(
                     "control_geo", dist.Normal(p["control_coef"], p["control_geo_sd"]))
-    media, unit = mm.sample(mm.spec(cfg, n_channel), data.media, data.revenue_weight, data.spend_share)
+    media, unit = mm.sample(mm.spec(cfg, n_channel), data.media, data.revenue_weight, data.spend_share,
+                            data.frequency)
     p.update(media, media_unit=unit)
     p.update(tr.sample(tr.spec(cfg), n_geo))
     if cfg.sigma_per_geo:

@@ -25,6 +25,14 @@ Each channel has its own adstock and saturation form (``mmm_geo.model.forms``), 
 - ``share``: the channel's share of the training window's KPI (revenue).
 - ``effect``: the weekly effect at typical exposure as a share of the mean KPI.
 
+Reach & frequency channels (``model.rf_channels``: a frequency column in the data) follow
+Meridian's form ``adstock(reach * hill(frequency))``. Their exposure is their impressions, so
+``reach * hill(f) = impressions * hill(f) / f`` (:func:`reach_frequency`), applied before the
+carryover, with no saturation after it (their form is ``linear``): at a fixed frequency the
+response is linear in reach, and spending more buys more reach. The frequency is an input, not a
+parameter: ``p[FREQUENCY]``, broadcastable to (geo, time, channel), the data's in the model
+(:func:`with_frequency`) and a planned one in the optimizer.
+
 Geo effects: ``effect[g,c] = beta_c * exp(u[g,c])`` with the site ``media_geo`` ``u ~ Normal(0, sd_c)``,
 sampled non-centred when ``model.noncentered`` names it (the default), centred otherwise.
 """
@@ -41,13 +49,14 @@ import numpyro.distributions as dist
 from mmm_geo import dims
 from mmm_geo.model import priors
 from mmm_geo.model import time_varying as tv
-from mmm_geo.model.forms import ADSTOCKS, SATURATIONS
+from mmm_geo.model.forms import ADSTOCKS, SATURATIONS, hill
 from mmm_geo.model.media_spec import (  # noqa: F401  (the spec is part of this module's interface)
     MEDIA_PRIORS, ORDERS, Site, Spec, pair_names, site_coords, site_dim, size_sites, spec)
 
 Params = Dict[str, jnp.ndarray]
 MARGIN = 0.01
 FILL = 0.5        # parameter value of channels whose form lacks the parameter (finite in every form)
+FREQUENCY = "frequency"     # the params key of reach & frequency channels' frequency (an input)
 
 
 def _vector_prior(chosen) -> Tuple[str, jnp.ndarray, jnp.ndarray]:
@@ -126,8 +135,32 @@ def saturate(sp: Spec, p: Params, x: jnp.ndarray) -> jnp.ndarray:
     return _by_kind(sp.saturation, compute)
 
 
+def with_frequency(p: Params, frequency) -> Params:
+    """``p`` with the frequency input of reach & frequency channels (None: none)."""
+    return p if frequency is None else {**p, FREQUENCY: frequency}
+
+
+def frequency_response(sp: Spec, p: Params, f: jnp.ndarray) -> jnp.ndarray:
+    """``hill(f) / f`` of the reach & frequency channels, in ``f``'s shape (..., rf channel): the
+    effect per impression at frequency ``f`` (>= 1), up to each channel's coefficient."""
+    idx = jnp.asarray(sp.rf_channels)
+    k, s = (_param(sp, p, "rf", n)[..., idx] for n in ("half_saturation", "slope"))
+    return hill(f, k, s) / f
+
+
+def reach_frequency(sp: Spec, p: Params, media: jnp.ndarray) -> jnp.ndarray:
+    """``media`` with each reach & frequency channel's impressions turned into
+    ``reach * hill(frequency)`` (``impressions * hill(f) / f``); the other channels unchanged."""
+    if not sp.rf_channels:
+        return media
+    idx = jnp.asarray(sp.rf_channels)
+    f = jnp.broadcast_to(p[FREQUENCY], media.shape)[..., idx]
+    return media * jnp.ones_like(media).at[..., idx].set(frequency_response(sp, p, f))
+
+
 def unit_response(sp: Spec, p: Params, media: jnp.ndarray) -> jnp.ndarray:
     """Response per unit of media coefficient, (..., geo, time, channel)."""
+    media = reach_frequency(sp, p, media)
     if sp.order == "adstock_first":
         return saturate(sp, p, carry(sp, p, media))
     return carry(sp, p, saturate(sp, p, media))
@@ -203,7 +236,7 @@ def _log_beta(sp: Spec, p: Params, size, media, unit, geo_mult, weight, spend_sh
 
 
 def sample(sp: Spec, media: jnp.ndarray, revenue_weight: jnp.ndarray,
-           spend_share: jnp.ndarray) -> Tuple[Params, jnp.ndarray]:
+           spend_share: jnp.ndarray, frequency=None) -> Tuple[Params, jnp.ndarray]:
     """Sample the media sites (inside the model) and derive ``media_log_effect_geo`` (geo, channel).
 
     Returns the parameters and the unit response of ``media`` (geo, time, channel), so the model
@@ -215,9 +248,11 @@ def sample(sp: Spec, media: jnp.ndarray, revenue_weight: jnp.ndarray,
         revenue_weight: revenue per unit of scaled KPI in each training cell over the training
             window's total revenue, (geo, time); zero outside the training window.
         spend_share: each channel's training-window spend over that total revenue, (channel,).
+        frequency: reach & frequency channels' frequency (geo, time, channel); None: none.
     """
     n_geo = media.shape[0]
-    p = {s.name: _sample_vector(s.name, s.priors, site_dim(s, sp)) for s in sp.sites}
+    p = with_frequency({s.name: _sample_vector(s.name, s.priors, site_dim(s, sp)) for s in sp.sites},
+                       frequency)
     unit = sized = unit_response(sp, p, media)
     if sp.tv_channels:     # the sizes below are of the multiplied response
         p[tv.SITE] = tv.sample(sp, media.shape[1], (revenue_weight.sum(0) > 0).astype(media.dtype))
@@ -249,7 +284,8 @@ def lift(sp: Spec, p: Params, media: jnp.ndarray, tests) -> jnp.ndarray:
     response difference, evaluated for all tests at once on the tested channels' columns (two
     response evaluations of ``lift_test`` columns instead of one of every channel per test).
     """
-    if sp.separable and len(set(sp.adstock)) == 1 and len(set(sp.saturation)) == 1 and tv.SITE not in p:
+    if (sp.separable and len(set(sp.adstock)) == 1 and len(set(sp.saturation)) == 1
+            and tv.SITE not in p and not sp.rf_channels):
         return _tested_columns_lift(sp, p, media, tests)
     return _general_lift(sp, p, media, tests)
 

@@ -52,6 +52,7 @@ class Spec(NamedTuple):
     tv_basis: int = 12
     tv_lengthscale: float = 26.0
     tv_amplitude: Prior = Prior("halfnormal", 0.3, 0.0)
+    rf_channels: Tuple[int, ...] = ()           # reach & frequency channels (model.rf_channels)
 
     @property
     def separable(self) -> bool:
@@ -107,6 +108,22 @@ def _time_varying(cfg: ModelConfig) -> Tuple[int, ...]:
     return tuple(sorted(names.index(c) for c in chosen))
 
 
+def _reach_frequency(cfg: ModelConfig, over: list) -> Tuple[int, ...]:
+    """Positions of ``model.rf_channels``, whose saturation is in frequency (none after carryover)."""
+    names = list(cfg.channel_names)
+    unknown = sorted(set(cfg.rf_channels) - set(names))
+    if unknown:
+        raise ConfigError(f"model.rf_channels: unknown channel(s) {unknown}; the data's channels are "
+                          f"{names}\n  fix: leave model.rf_channels empty (mmm-geo fit fills it in)")
+    out = tuple(names.index(c) for c in names if c in cfg.rf_channels)
+    for c in out:
+        if over[c] and over[c].saturation:
+            raise ConfigError(f"model.channels.{names[c]}.saturation: {names[c]} is a reach & "
+                              "frequency channel, which saturates in frequency (model.rf)\n  fix: "
+                              "remove that override")
+    return out
+
+
 def _kind(value, registry, key) -> str:
     if value not in registry:
         raise ConfigError(f"{key}={value!r} is unknown; use one of {sorted(registry)}")
@@ -119,8 +136,10 @@ def spec(cfg: ModelConfig, n_channel: int) -> Spec:
     if cfg.order not in ORDERS:
         raise ConfigError(f"model.order={cfg.order!r} is unknown; use one of {list(ORDERS)}")
     ad = tuple(_kind((o and o.adstock) or cfg.adstock.kind, ADSTOCKS, "adstock kind") for o in over)
-    sat = tuple(_kind((o and o.saturation) or cfg.saturation.kind, SATURATIONS, "saturation kind")
-                for o in over)
+    rf = _reach_frequency(cfg, over)
+    sat = tuple("linear" if c in rf else
+                _kind((o and o.saturation) or cfg.saturation.kind, SATURATIONS, "saturation kind")
+                for c, o in enumerate(over))
     sites = []
     for role, kinds, registry, group in (("adstock", ad, ADSTOCKS, cfg.adstock),
                                          ("saturation", sat, SATURATIONS, cfg.saturation)):
@@ -137,11 +156,14 @@ def spec(cfg: ModelConfig, n_channel: int) -> Spec:
                 own = over[c].priors.get(param) if over[c] else None
                 chosen.append(_frozen(own or default or registry[kinds[c]].priors[param]))
             sites.append(Site(f"{role}_{param}", role, param, chans, tuple(chosen)))
+    if rf:
+        sites += [Site(f"rf_{param}", "rf", param, rf, (_frozen(getattr(cfg.rf, param)),) * len(rf))
+                  for param in ("half_saturation", "slope")]
     kinds, media = _size_priors(cfg, over)
     out = Spec(n_channel, ad, sat, cfg.adstock.max_lag, cfg.adstock.normalize, cfg.order,
                tuple(sites), kinds, media, cfg.priors.media_geo_sd, _pairs(cfg),
                _frozen(cfg.synergy.prior), _time_varying(cfg), int(cfg.time_varying.basis),
-               float(cfg.time_varying.lengthscale), _frozen(cfg.time_varying.amplitude))
+               float(cfg.time_varying.lengthscale), _frozen(cfg.time_varying.amplitude), rf)
     if out.tv_channels and (out.tv_basis < 1 or out.tv_lengthscale <= 0):
         raise ConfigError("model.time_varying: basis must be >= 1 and lengthscale > 0 (periods)")
     priors.check_prior("media_time_amplitude", out.tv_amplitude)

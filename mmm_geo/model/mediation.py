@@ -70,11 +70,15 @@ def resolve(cfg: ModelConfig) -> Optional[Mediation]:
                           f"{unknown}); the data's channels are {names}\n  fix: name the mediator "
                           "and one or more other channels, each once, e.g. model.mediation="
                           f"{{mediator: {names[-1]}, upstream: [{names[0]}]}}")
+    rf = [c for c in [med.mediator, *up] if c in cfg.rf_channels]
+    if rf:
+        raise ConfigError(f"model.mediation: {rf} are reach & frequency channels, which a mediation "
+                          "does not take yet\n  fix: mediate channels without a frequency column")
     for key, prior in (("effect", med.effect), ("base", med.base), ("sigma", med.sigma)):
         priors.check_prior(f"model.mediation.{key}", prior)
     sub = dataclasses.replace(
         cfg, channel_names=up, channels={k: v for k, v in cfg.channels.items() if k in up},
-        media_prior=MediaPriorConfig(kind="effect", prior=med.effect), organic_channels=[],
+        media_prior=MediaPriorConfig(kind="effect", prior=med.effect), organic_channels=[], rf_channels=[],
         synergy=SynergyConfig(), time_varying=TimeVaryingConfig())
     return Mediation(names.index(med.mediator), tuple(names.index(c) for c in up),
                      mm.spec(sub, len(up)))

@@ -154,7 +154,14 @@ def summary(result: Result, cfg: OptimizeConfig) -> dict:
             "tail_weeks": pb.tail, "decision": pb.decision, "solver": result.status,
             "target": result.target,
             "timing": timing_gain(result) if result.timing is not None else None,
-            "recommended": dict(zip(pb.channels, result.plans["recommended"].sum(0).tolist()))}
+            "recommended": dict(zip(pb.channels, result.plans["recommended"].sum(0).tolist())),
+            "rf_frequency": planned_frequencies(pb)}
+
+
+def planned_frequencies(pb) -> dict:
+    """The frequency each reach & frequency channel is planned at (``Problem.frequency``)."""
+    return {} if pb.frequency is None else {
+        str(c): float(f) for c, f in zip(pb.channels, pb.frequency) if str(c) in pb.rf_channels}
 
 
 def save(result: Result, cfg: OptimizeConfig, folder: Path, per_geo: bool) -> List[Path]:
@@ -197,6 +204,8 @@ def print_report(result: Result, per_geo: bool = False) -> None:
     horizon = f"{pb.weeks[0]} .. {pb.weeks[-1]}" if len(pb.weeks) > 1 else str(pb.weeks[0])
     print(f"\nBudget {pb.budget:,.0f} over {len(pb.weeks)} weeks ({horizon}; + {pb.tail} carryover "
           f"weeks), objective {result.spec.objective}, {st['draws']} posterior draws")
+    for name, f in planned_frequencies(pb).items():
+        print(f"{name}: reach & frequency, planned at frequency {f:.2f} (the budget buys reach)")
     if result.target:
         t = result.target
         note = " (the search limit)" if t["at_search_limit"] else ""

@@ -27,6 +27,7 @@ import numpy as np
 import xarray as xr
 
 from mmm_geo import dims
+from mmm_geo.analysis.frequency import recorded
 from mmm_geo.config import ModelConfig, OptimizeConfig
 from mmm_geo.data.scaling import Scaling, model_data
 from mmm_geo.errors import ConfigError
@@ -64,6 +65,10 @@ class Problem(NamedTuple):
             (``unit_exposure = pattern * conversion``; a plan file's own exposure where it has one).
         offset: index of the first horizon week on the data's calendar (``mmm_geo.optimize.
             horizon``; the data's length for the weeks right after it).
+        frequency: the planned frequency of each channel, (C,) (1 for channels without reach &
+            frequency), the media component's ``FREQUENCY`` input over the whole sequence (its
+            carried-in weeks too); None: no reach & frequency channel.
+        rf_channels: the names of the reach & frequency channels.
     """
 
     geos: np.ndarray
@@ -87,6 +92,8 @@ class Problem(NamedTuple):
     pattern: np.ndarray
     offset: int
     conversion: np.ndarray
+    frequency: Optional[np.ndarray] = None
+    rf_channels: Tuple[str, ...] = ()
 
 
 def _fail(problem: str, fix: str) -> None:
@@ -301,7 +308,28 @@ def build_problem(ds: xr.Dataset, scaling: Scaling, model: ModelConfig, cfg: Opt
                    reference=reference, geo_share=geo_share,
                    budget=total, lo=lo, hi=hi, decision=cfg.optimizer.decision,
                    cap=cfg.budget_cap, pattern=pattern * np.ones_like(unit_exposure),
-                   offset=start, conversion=conversion * np.ones_like(unit_exposure), **bounds)
+                   offset=start, conversion=conversion * np.ones_like(unit_exposure),
+                   frequency=planned_frequency(ds, cfg, model.rf_channels, first_ref, n_ref),
+                   rf_channels=tuple(model.rf_channels), **bounds)
+
+
+def planned_frequency(ds: xr.Dataset, cfg: OptimizeConfig, rf: List[str], first: int,
+                      n: int) -> Optional[np.ndarray]:
+    """Each channel's planned frequency (C,): ``cfg.rf_frequency`` where given, else the reference
+    weeks' impressions over reach (1 without reach & frequency); None without such channels."""
+    names = [str(c) for c in ds.coords[dims.CHANNEL].values]
+    for name, value in cfg.rf_frequency.items():
+        if name not in rf or not float(value) >= 1:
+            why = "a frequency must be >= 1" if name in rf else f"{name!r} is not a reach & frequency channel"
+            _fail(f"rf_frequency.{name}={value}: {why}",
+                  f"plan reach & frequency channels ({list(rf) or 'none in this run'}) at a frequency >= 1")
+    if not rf:
+        return None
+    window = ds.isel({dims.TIME: slice(first, first + n)})
+    out = np.ones(len(names))
+    for name in rf:
+        out[names.index(name)] = float(cfg.rf_frequency.get(name, recorded(window, name)))
+    return out
 
 
 def _constraints(cfg: OptimizeConfig, channels: np.ndarray, geos: np.ndarray, reference: np.ndarray,

@@ -141,7 +141,7 @@ def draw_terms(params: Dict[str, jnp.ndarray], pre: jnp.ndarray, unit_exposure: 
         sp: the run's media spec.
     """
     n_pre = pre.shape[1]
-    cut = lambda x: mm.carry(sp, params, x)[:, n_pre:, :]  # noqa: E731
+    cut = lambda x: mm.carry(sp, params, mm.reach_frequency(sp, params, x))[:, n_pre:, :]  # noqa: E731
     carry = cut(_sequence(pre, jnp.zeros_like(unit_exposure), tail))
     unit = cut(_sequence(jnp.zeros_like(pre), unit_exposure, tail))
     t = DrawTerms(carry, unit, params, pre, unit_exposure, jnp.zeros(()))
@@ -155,6 +155,9 @@ def build_terms(params: Dict[str, np.ndarray], problem: Problem, model: ModelCon
     fn = jax.jit(jax.vmap(partial(draw_terms, tail=problem.tail, sp=sp),
                           in_axes=(0, None, None, None)))
     cast = lambda x: jnp.asarray(x, dtype)  # noqa: E731
+    if problem.frequency is not None:    # the plan's frequency, the same for every draw
+        n = len(next(iter(params.values())))
+        params = {**params, mm.FREQUENCY: np.broadcast_to(problem.frequency, (n, len(problem.frequency)))}
     return fn({k: cast(v) for k, v in params.items()}, cast(problem.pre),
               cast(problem.unit_exposure), cast(problem.weights))
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from mmm_geo import dims
 from mmm_geo.analysis.accuracy import accuracy
+from mmm_geo.analysis.frequency import frequency_table
 from mmm_geo.analysis.mediation import mediation_table
 from mmm_geo.errors import ConfigError, RunError
 from mmm_geo.inference.trace import atomic_write
@@ -60,6 +61,13 @@ def contributions_section(a: Analysis, run, figs: Dict[str, bytes]) -> str:
                  "beyond each alone (negative: they cannibalise). A paired channel's ROI counts the "
                  "whole interaction, since switching it off loses it; its own ROI does not.</p>")
         body += H.table(syn, SYNERGY_SPEC, "table-synergy")
+    freq = frequency_table(a.metrics, run.ds, a.share.attrs.get("prob", 0.9))
+    if len(freq):
+        body += ("<h3>Reach and frequency</h3><p>The frequency that gets the most out of a budget: "
+                 "with impressions fixed, a higher frequency reaches fewer people, so the best one "
+                 "maximises the effect per impression, between 1 and the largest recorded frequency."
+                 "</p>")
+        body += H.table(freq, SYNERGY_SPEC, "table-frequency")
     med = mediation_table(a.metrics, a.share.attrs.get("prob", 0.9))
     if len(med):
         body += ("<h3>Mediation</h3><p>Revenue of each upstream channel: direct (the channel off, "
