@@ -48,10 +48,12 @@ def _panel(seed=0, geos=3, weeks=30):
     })
 
 
-def test_meridian_geo_media_gives_the_projects_own_config(tmp_path, capsys):
-    path = shared_file("meridian", "geo_media.csv")
+@pytest.mark.parametrize("name", ["geo_media", "geo_media_rf"])
+def test_meridian_geo_media_gives_the_projects_own_config(tmp_path, capsys, name):
+    """geo_media_rf's Channel3 has a frequency column: a reach & frequency channel."""
+    path = shared_file("meridian", f"{name}.csv")
     cfg, _ = _init(tmp_path, path)
-    known = to_config(OmegaConf.load(ROOT / "conf" / "data" / "meridian_geo_media.yaml"), DataConfig)
+    known = to_config(OmegaConf.load(ROOT / "conf" / "data" / f"meridian_{name}.yaml"), DataConfig)
     assert cfg.path == str(path)
     for key in ("time", "geo", "kpi", "revenue_per_kpi", "population", "channels", "controls"):
         assert getattr(cfg, key) == getattr(known, key), key
@@ -60,6 +62,11 @@ def test_meridian_geo_media_gives_the_projects_own_config(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "frequency: weekly" in printed and "geo: geo" in printed
     assert "channel Channel0: spend Channel0_spend, exposure Channel0_impression" in printed
+    if name == "geo_media_rf":
+        assert cfg.channels["Channel3"].frequency == "Channel3_frequency"
+        assert "frequency Channel3_frequency (reach & frequency)" in printed
+        assert "left out: Channel3_reach" in printed
+        assert np.isfinite(ds["frequency"].sel(channel="Channel3")).all()
 
 
 ROBYN = {  # Robyn's demo: paid_media_spends / paid_media_vars, context and organic vars

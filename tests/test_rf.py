@@ -199,12 +199,13 @@ def test_optimizer_plans_rf_at_the_recorded_or_chosen_frequency_and_fast_equals_
 def test_fit_recovers_the_optimal_frequency(tmp_path):
     """A 12-geo x 104-week panel whose tv is a reach & frequency channel (true K 2.5, slope 2.5,
     optimum 2.94). The optimal frequency lies inside its 90 % interval with the median within
-    20 %; tv's ROI is covered; the fit converges (R-hat <= 1.01, no divergences)."""
+    20 %; tv's ROI is covered; the fit converges (R-hat <= 1.01, no divergences). With 500 draws
+    per chain (session 11) it recovered 2.885 [2.276, 3.242] but baseline_level's R-hat was 1.011."""
     from mmm_geo.run import fit
 
     sim = SimulationConfig(geos=12, weeks=104, channels=3, seed=1, rf=["tv"])
     cfg = FitConfig(simulation=sim, name="rf", seed=1,
-                    inference=InferenceConfig(chains=4, warmup=500, draws=500, progress_bar=False))
+                    inference=InferenceConfig(chains=4, warmup=1000, draws=1000, progress_bar=False))
     metrics = fit(cfg, tmp_path / "run")
     summary = pd.read_csv(tmp_path / "run" / "summary.csv").set_index(["metric", "channel"])
     assert metrics["convergence"]["divergences"] == 0 and metrics["convergence"]["max_rhat"] <= 1.01

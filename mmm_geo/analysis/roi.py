@@ -22,6 +22,8 @@ channels add ``optimal_frequency`` (``mmm_geo.analysis.frequency``).
 
 from __future__ import annotations
 
+import warnings
+
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -168,7 +170,9 @@ def interval_table(metrics: xr.Dataset, names=SUMMARY, prob: float = 0.9) -> pd.
         if name not in metrics:
             continue
         v = metrics[name].stack(sample=(dims.CHAIN, dims.DRAW))
-        q = v.quantile([lo, 0.5, hi], dim="sample").values
+        with warnings.catch_warnings():   # all NaN: a channel without the metric (skipped below)
+            warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+            q = v.quantile([lo, 0.5, hi], dim="sample").values
         (dim,) = [d for d in v.dims if d != "sample"]       # channel, or synergy_pair
         for j, ch in enumerate(metrics.coords[dim].values):
             x = v.isel({dim: j})

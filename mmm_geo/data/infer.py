@@ -268,6 +268,8 @@ def _channels(st: _State, over: Mapping[str, str]) -> Dict[str, Dict[str, Option
     for c, r in roles.items():
         if r and r[0] == "exposure" and c not in st.taken:
             exposures.setdefault(r[1].lower(), []).append(c)
+    freqs = {"_".join(tokens(c)[:-1]).lower(): c for c in st.df.columns if c not in st.taken
+             and len(tokens(c)) > 1 and tokens(c)[-1].lower() in ("frequency", "freq")}
     channels = {}
     for name, col, key in zip(names, spend, [d.lower() for d in derived]):
         override, found = f"exposure.{name}", exposures.get(key, [])
@@ -282,9 +284,12 @@ def _channels(st: _State, over: Mapping[str, str]) -> Dict[str, Dict[str, Option
                 st.open.append(Ambiguity(f"exposure of channel {name}", override, tuple(found),
                                          "each is named like its exposure (pass none for spend only)"))
             why = f"{given}; {'exposure of the same name' if exp else 'no exposure column of that name'}"
-        st.taken.update(found + ([exp] if exp else []))
-        channels[name] = {"spend": col, **({"exposure": exp} if exp else {})}
-        st.decide(f"channel {name}", f"spend {col}" + (f", exposure {exp}" if exp else ""), why)
+        freq = freqs.get(key) if exp else None
+        st.taken.update(found + ([exp] if exp else []) + ([freq] if freq else []))
+        channels[name] = {"spend": col, **({"exposure": exp} if exp else {}),
+                          **({"frequency": freq} if freq else {})}
+        st.decide(f"channel {name}", f"spend {col}" + (f", exposure {exp}" if exp else "")
+                  + (f", frequency {freq} (reach & frequency)" if freq else ""), why)
     unknown = [k.split(".", 1)[1] for k in over if k.startswith("exposure.")
                and k.split(".", 1)[1] not in channels]
     if unknown:
@@ -340,7 +345,8 @@ def _controls(st: _State, over: Mapping[str, str]) -> List[str]:
         elif set(low) <= CALENDAR:
             why = "a calendar or trend column: the model has its own trend and seasonality"
         elif REACH & set(low):
-            why = "reach/frequency: not modelled; the channel's spend and exposure are used"
+            why = ("reach/frequency: a channel's frequency column (named <channel>_frequency) makes it "
+                   "reach & frequency media; reach = impressions / frequency")
         elif s.nunique(dropna=False) == 1:
             why = "constant: a control must vary"
         elif _is_kpi(c):
