@@ -70,11 +70,17 @@ def test_simulator_refuses_bad_rf_options(simcfg):
         simulate(simcfg)
 
 
-def test_frequency_below_one_with_impressions_is_refused_with_the_rows(panel):
+def test_frequency_of_zero_with_impressions_is_refused_and_below_one_warned_with_the_rows(panel):
+    """Meridian's geo_media_rf.csv has 5 rows with frequency 0.98-0.99 (its reach is drawn with
+    noise): a warning, kept as recorded; a frequency of 0 with impressions has no reach."""
     frame = panel[0].copy()
-    frame.loc[[4, 9], "tv_frequency"] = 0.5
-    frame.loc[4, "tv_impressions"] = max(frame.loc[4, "tv_impressions"], 10.0)
-    frame.loc[9, "tv_impressions"] = max(frame.loc[9, "tv_impressions"], 10.0)
+    frame.loc[[2, 3], "tv_frequency"] = 0.9
+    frame.loc[[2, 3], "tv_impressions"] = np.maximum(frame.loc[[2, 3], "tv_impressions"], 10.0)
+    ds = to_dataset(frame, data_config(SIM), "panel.csv")
+    assert ds["frequency"].sel(channel="tv").values.ravel()[2] == pytest.approx(0.9)
+    assert any("tv_frequency" in w and "rows 3-4" in w for w in ds.attrs["data_warnings"])
+    frame.loc[[4, 9], "tv_frequency"] = 0.0
+    frame.loc[[4, 9], "tv_impressions"] = np.maximum(frame.loc[[4, 9], "tv_impressions"], 10.0)
     with pytest.raises(DataError) as err:
         to_dataset(frame, data_config(SIM), "panel.csv")
     text = str(err.value)

@@ -108,9 +108,8 @@ def to_dataset(df: pd.DataFrame, cfg: DataConfig, source: str = "<table>") -> xr
     df = tr.check(df, cfg.treatments, source)
     v.check_nonnegative(df, spend_cols, source, "spend")
     v.check_nonnegative(df, exp_cols, source, "exposure")
-    for ch in cfg.channels.values():
-        if ch.frequency:
-            v.check_frequency(df, ch.frequency, ch.exposure, source)
+    low_frequency = [w for ch in cfg.channels.values() if ch.frequency
+                     for w in v.check_frequency(df, ch.frequency, ch.exposure, source)]
     if cfg.population:
         v.check_positive(df, [cfg.population], source, "population")
     if cfg.revenue_per_kpi:
@@ -153,7 +152,7 @@ def to_dataset(df: pd.DataFrame, cfg: DataConfig, source: str = "<table>") -> xr
     else:
         population = np.ones(len(geos))
     rpk = grid(cfg.revenue_per_kpi) if cfg.revenue_per_kpi else np.ones(shape)
-    warnings = (checks.outlier_weeks(kpi, geos, periods, excluded, cfg.kpi, source)
+    warnings = (low_frequency + checks.outlier_weeks(kpi, geos, periods, excluded, cfg.kpi, source)
                 + checks.collinear_channels(exposure, channels, excluded, source))
     checks.show(warnings)
     gt, gtc, gtk = (dims.GEO, dims.TIME), (dims.GEO, dims.TIME, dims.CHANNEL), (dims.GEO, dims.TIME, dims.CONTROL)

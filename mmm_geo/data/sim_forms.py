@@ -31,6 +31,7 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
+from mmm_geo.config import SimulationConfig
 from mmm_geo.errors import ConfigError
 
 ADSTOCKS: Dict[str, tuple] = {"geometric": ("alpha",), "delayed": ("alpha", "peak"),
@@ -191,3 +192,15 @@ def used_params(media: Media) -> List[str]:
     names = [n for k in media.adstock for n in ADSTOCKS[k]] + \
             [n for k in media.saturation for n in SATURATIONS[k]]
     return list(dict.fromkeys(names))
+
+
+def time_multiplier(cfg: SimulationConfig, channels) -> Optional[np.ndarray]:
+    """Weekly effect multipliers (time, channel): ``simulation.time_varying`` channels change
+    log-linearly by the factor ``tv_change`` from the first week to the last (geometric mean 1)."""
+    if not cfg.time_varying:
+        return None
+    log_m = np.log(cfg.tv_change) * (np.arange(cfg.weeks) / max(cfg.weeks - 1, 1) - 0.5)
+    out = np.ones((cfg.weeks, cfg.channels))
+    for ch in cfg.time_varying:
+        out[:, channels.index(ch)] = np.exp(log_m)
+    return out

@@ -64,3 +64,12 @@ def draw(cfg: SimulationConfig, x: np.ndarray, channels: list) -> Tuple[np.ndarr
         truth[name] = {"half_saturation": cfg.rf_half_saturation, "slope": cfg.rf_slope,
                        "optimal_frequency": optimal(cfg.rf_half_saturation, cfg.rf_slope, float(f.max()))}
     return out, freq, truth
+
+
+def add_truth(truth: dict, rf: dict) -> None:
+    """Put the R&F channels' truth (:func:`draw`) into a panel's truth: ``rf`` and each channel's
+    national ``optimal_frequency``."""
+    for ch, own in rf.items():
+        truth["national"][ch]["optimal_frequency"] = own["optimal_frequency"]
+    if rf:
+        truth["rf"] = rf

@@ -34,7 +34,7 @@ from mmm_geo.config import ChannelColumns, DataConfig, SimulationConfig
 from mmm_geo.data import sim_mediation, sim_rf
 from mmm_geo.data import sim_treatments
 from mmm_geo.data.sim_forms import (SATURATIONS, Media, channel_params, check_forms, lag_weights,
-                                    media_effect, synergy_effect, total_effect)
+                                    media_effect, synergy_effect, time_multiplier, total_effect)
 from mmm_geo.data.sim_wide import YEAR, Wide, channel_classes, draw_wide
 from mmm_geo.errors import ConfigError
 
@@ -199,7 +199,7 @@ def simulate(cfg: SimulationConfig = SimulationConfig(),
 
     # Choose beta_c so that the national ROI of channel c equals roi_target_c.
     media = Media(adstocks, saturations, params, lag_weights(adstocks, params, cfg.max_lag),
-                  np.ones((g, c)), time_mult=_time_mult(cfg, channels))
+                  np.ones((g, c)), time_mult=time_multiplier(cfg, channels))
     x, mediator = sim_mediation.mediate(cfg, x, media, channels)   # None without a mediator
     if mediator is not None:
         j = mediator.mediator
@@ -240,10 +240,7 @@ def simulate(cfg: SimulationConfig = SimulationConfig(),
         nat["contribution_per_1000"] = 1000.0 * nat.get("contribution_total", nat["contribution"]) \
             / float(impressions[..., j].sum())
     truth["organic"] = channels[c - cfg.organic:] if cfg.organic else []
-    for ch, rf in rf_truth.items():
-        truth["national"][ch]["optimal_frequency"] = rf["optimal_frequency"]
-    if rf_truth:
-        truth["rf"] = rf_truth
+    sim_rf.add_truth(truth, rf_truth)
     truth["shocks"] = {str(frame["week"][w])[:10]: float(shock[w]) for w in np.flatnonzero(shock != 1)}
     if treat_truth:
         truth["treatments"] = treat_truth
@@ -265,18 +262,6 @@ def simulate(cfg: SimulationConfig = SimulationConfig(),
                          for j, ch in enumerate(channels)}
     truth["classes"] = {ch: described[ch]["classes"] for ch in channels}
     return pd.DataFrame(frame), truth
-
-
-def _time_mult(cfg: SimulationConfig, channels) -> Optional[np.ndarray]:
-    """Weekly effect multipliers (time, channel): ``simulation.time_varying`` channels change
-    log-linearly by the factor ``tv_change`` from the first week to the last (geometric mean 1)."""
-    if not cfg.time_varying:
-        return None
-    log_m = np.log(cfg.tv_change) * (np.arange(cfg.weeks) / max(cfg.weeks - 1, 1) - 0.5)
-    out = np.ones((cfg.weeks, cfg.channels))
-    for ch in cfg.time_varying:
-        out[:, channels.index(ch)] = np.exp(log_m)
-    return out
 
 
 def _kpi(mean_pc: np.ndarray, noise: np.ndarray, pop: np.ndarray, cfg: SimulationConfig) -> dict:

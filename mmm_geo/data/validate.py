@@ -96,16 +96,21 @@ def check_positive(df: pd.DataFrame, columns: Sequence[str], source: str, what: 
                  f"correct those rows (every {what} must be a positive number)")
 
 
-def check_frequency(df: pd.DataFrame, column: str, exposure: str, source: str) -> None:
-    """A reach & frequency channel's frequency is at least 1 (impressions per person reached) in
-    every row with impressions, and not negative elsewhere."""
+def check_frequency(df: pd.DataFrame, column: str, exposure: str, source: str) -> list:
+    """A reach & frequency channel's frequency is above 0 in every row with impressions (else the
+    reach, impressions / frequency, is undefined) and never negative. Returns a warning naming
+    the rows with impressions whose frequency is below 1 (more people reached than impressions:
+    usually noise in a reach estimate; they are kept as recorded)."""
     freq, expo = df[column].to_numpy(), df[exposure].to_numpy()
-    bad = (freq < 0) | ((expo > 0) & (freq < 1))
+    bad = (freq < 0) | ((expo > 0) & (freq <= 0))
     if bad.any():
-        fail(source, column, f"frequency must be >= 1 where {exposure} is above 0 (and never "
+        fail(source, column, f"frequency must be > 0 where {exposure} is above 0 (and never "
              f"negative) but is not in {_rows(np.flatnonzero(bad))}",
              "correct those rows: frequency = impressions / reach, the average exposures per "
              "person reached")
+    low = np.flatnonzero((expo > 0) & (freq < 1))
+    return [f"{source}, column '{column}': frequency below 1 (reach above impressions) in "
+            f"{_rows(low)}; kept as recorded"] if len(low) else []
 
 
 def check_present(df: pd.DataFrame, column: str, source: str) -> None:
