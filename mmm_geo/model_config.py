@@ -122,12 +122,15 @@ class TimeVaryingConfig:
     multiplied by ``exp(f(t))``, ``f`` a Gaussian process (HSGP with ``basis`` functions, squared-
     exponential kernel of length scale ``lengthscale`` periods and amplitude ~ ``amplitude``),
     centred so the multiplier has geometric mean 1 over the training periods
-    (``mmm_geo.model.time_varying``)."""
+    (``mmm_geo.model.time_varying``). ``f`` has a linear part too, its change from the first
+    training period to the last ~ ``trend`` (``fixed`` 0: none): a steady drift is then not left
+    to a kernel that reverts to the mean within a length scale."""
 
     channels: List[str] = field(default_factory=list)
     lengthscale: float = 26.0
     basis: int = 12
     amplitude: Prior = field(default_factory=lambda: Prior("halfnormal", 0.3, 0.0))
+    trend: Prior = field(default_factory=lambda: Prior("normal", 0.0, 0.5))
 
 
 @dataclass(frozen=True)

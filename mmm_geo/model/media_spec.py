@@ -53,6 +53,7 @@ class Spec(NamedTuple):
     tv_lengthscale: float = 26.0
     tv_amplitude: Prior = Prior("halfnormal", 0.3, 0.0)
     rf_channels: Tuple[int, ...] = ()           # reach & frequency channels (model.rf_channels)
+    tv_trend: Prior = Prior("normal", 0.0, 0.5)
 
     @property
     def separable(self) -> bool:
@@ -163,10 +164,12 @@ def spec(cfg: ModelConfig, n_channel: int) -> Spec:
     out = Spec(n_channel, ad, sat, cfg.adstock.max_lag, cfg.adstock.normalize, cfg.order,
                tuple(sites), kinds, media, cfg.priors.media_geo_sd, _pairs(cfg),
                _frozen(cfg.synergy.prior), _time_varying(cfg), int(cfg.time_varying.basis),
-               float(cfg.time_varying.lengthscale), _frozen(cfg.time_varying.amplitude), rf)
+               float(cfg.time_varying.lengthscale), _frozen(cfg.time_varying.amplitude), rf,
+               _frozen(cfg.time_varying.trend))
     if out.tv_channels and (out.tv_basis < 1 or out.tv_lengthscale <= 0):
         raise ConfigError("model.time_varying: basis must be >= 1 and lengthscale > 0 (periods)")
     priors.check_prior("media_time_amplitude", out.tv_amplitude)
+    priors.check_prior("media_time_trend", out.tv_trend)
     for site in out.sites:
         _one_family(site.name, site.priors)
     for name, chans, _ in size_sites(out):
