@@ -228,10 +228,9 @@ class ValidationConfig:
 class RefreshConfig:
     """A refresh (``refresh_from``, ``mmm_geo.refresh``): each parameter's prior is the previous
     run's posterior, moment-matched on its unconstrained scale (log for positive parameters), its
-    sd times ``widen`` but at most the configured prior's sd. The refit's likelihood sees only the
-    periods after the previous run's window (and lift tests measured after it), so each period
-    counts once; ``widen`` > 1 loosens the priors for what the per-site matching loses (the
-    posterior's correlations between sites)."""
+    sd times ``widen`` but at most the configured prior's sd. The refit's likelihood sees the
+    previous weeks again, so they count about ``1 + 1 / widen**2`` times: ``widen`` > 1 keeps the
+    double-counting small (2: 1.25 times)."""
 
     widen: float = 2.0
 

@@ -16,11 +16,8 @@ below them have their own priors: a hierarchy's mean and spread (``baseline_mean
 of the new one's. Being per site, the priors lose the posterior's correlations between sites.
 
 The data must have the previous run's geos, channels, controls and treatments, and start with its
-periods (it may have more); else exit 2 naming what differs. The likelihood sees only the periods
-after the previous training window (``ModelData.seen``; the earlier ones are the adstock's history
-and the window of the ROI), and lift tests measured only in that window are left out: the
-previous posterior holds them, and counting them again would narrow the intervals with no new
-information. The widening (``RefreshConfig``) allows for what the per-site priors lose.
+periods (it may have more); else exit 2 naming what differs. The likelihood sees the previous
+periods again, which the widening allows for (``RefreshConfig``).
 
 The run records the refresh in ``metrics.json["refresh"]`` (:func:`record`) and in its config
 (``refresh_from``), and writes ``refresh.csv`` (:func:`changes`).

@@ -17,8 +17,6 @@ media effect of the new window).
 
 :func:`override` is the one NumPyro handler that does it, applied by ``hierarchical.model`` around
 the model below its non-centring (so a matched ``media_geo`` is still sampled non-centred).
-:func:`observed` is the likelihood's mask: a refresh's likelihood leaves out the periods its priors
-already hold (``ModelData.seen``), so they count once.
 """
 
 from __future__ import annotations
@@ -34,11 +32,6 @@ from numpyro.primitives import Messenger
 SHIFTED = {"baseline_level": "baseline"}   # site -> the variable its prior is matched on
 MIN_SCALE = 1e-3    # floor of a matched scale (unconstrained units): a degenerate site stays proper
 Table = Dict[str, Tuple[jnp.ndarray, jnp.ndarray]]
-
-
-def observed(data) -> jnp.ndarray:
-    """The periods the likelihood sees, bool (time,): ``data.train`` from ``data.seen`` on."""
-    return jnp.asarray(data.train) & (jnp.arange(data.train.shape[0]) >= data.seen)
 
 
 def unconstrained(draws: np.ndarray, support) -> np.ndarray:
