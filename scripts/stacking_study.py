@@ -25,6 +25,7 @@ os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from dataclasses import replace  # noqa: E402
@@ -38,8 +39,9 @@ from mmm_geo.config import (AdstockConfig, FitConfig, InferenceConfig, ModelConf
                             SimulationConfig)
 from mmm_geo.data.simulate import channel_names, data_config, simulate  # noqa: E402
 from mmm_geo.experiments import compare, stack  # noqa: E402
-from mmm_geo.experiments.store import read_metrics  # noqa: E402
-from mmm_geo.run import fit  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from refresh_study import fit_once  # noqa: E402
 
 
 def wrong_adstock(spec: str, right: AdstockConfig) -> AdstockConfig:
@@ -50,14 +52,6 @@ def wrong_adstock(spec: str, right: AdstockConfig) -> AdstockConfig:
     if key == "kind":
         return replace(right, kind=value)
     raise SystemExit(f"--wrong {spec!r}: give max_lag=K or kind=<adstock form>")
-
-
-def fit_once(cfg: FitConfig, out: Path) -> dict:
-    done = read_metrics(out)
-    if done is None:
-        fit(cfg, out)
-        done = read_metrics(out)
-    return done
 
 
 def arviz_weights(paths) -> dict:
@@ -92,18 +86,19 @@ def one_seed(seed: int, out: Path, args) -> list:
     result = stack.build(entries, table, n_draws=args.stack_draws, seed=0)
     ours = {Path(p).name: w for p, w in zip(result.weights["path"], result.weights["weight"])}
     theirs = {Path(p).name: w for p, w in arviz_weights(list(runs.values())).items()}
-    best = str(table.dropna(subset=["elpd_loo"]).iloc[0]["run"])
+    scored = table.dropna(subset=["elpd_loo"])
+    best = str(scored.iloc[0]["run"])
     labels = dict(zip(result.weights["run"], result.weights["label"]))
     roi = result.answers.query("metric == 'roi'")
+    per_seed = {"seed": seed, "loo_best": best, "w_correct": ours["correct"], "w_wrong": ours["wrong"],
+                "w_gap_arviz": max(abs(ours[k] - theirs[k]) for k in ours),
+                "elpd_diff": float(scored.iloc[1]["elpd_diff"]),
+                "max_rhat": max(m["convergence"]["max_rhat"] for m in metrics.values()),
+                "divergences": sum(m["convergence"]["divergences"] for m in metrics.values())}
     rows = []
     for ch in channel_names(sim.channels):
         true = truth["national"][ch]["roi"]
-        row = {"seed": seed, "channel": ch, "true": true, "loo_best": best,
-               "w_correct": ours["correct"], "w_wrong": ours["wrong"],
-               "w_gap_arviz": max(abs(ours[k] - theirs[k]) for k in ours),
-               "elpd_diff": float(table.dropna(subset=["elpd_loo"]).iloc[1]["elpd_diff"]),
-               "max_rhat": max(m["convergence"]["max_rhat"] for m in metrics.values()),
-               "divergences": sum(m["convergence"]["divergences"] for m in metrics.values())}
+        row = {**per_seed, "channel": ch, "true": true}
         for tag, model in (("stacked", stack.st.STACKED), ("best", labels[best]),
                            ("correct", labels["correct"]), ("wrong", labels["wrong"])):
             r = roi[(roi["model"] == model) & (roi["channel"] == ch)].iloc[0]
