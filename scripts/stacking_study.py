@@ -32,7 +32,6 @@ from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import arviz as az  # noqa: E402
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from mmm_geo.config import (AdstockConfig, FitConfig, InferenceConfig, ModelConfig,  # noqa: E402
