@@ -45,6 +45,11 @@ def test_non_geometric_weights_hand_computed():
     np.testing.assert_allclose(forms.weibull_pdf(5, jnp.array([2.0]), jnp.array([3.0]))[:, 0],
                                pdf / pdf.max(), rtol=1e-5)
     np.testing.assert_allclose(forms.binomial(5, jnp.array([0.25]))[:, 0], (1 - lags / 5) ** 3, rtol=1e-6)
+    dens = stats.gamma(2.5, scale=1.8 / 2.5).pdf(lags + 0.5)          # mean 1.8, shape 2.5
+    np.testing.assert_allclose(forms.gamma(5, jnp.array([1.8]), jnp.array([2.5]))[:, 0],
+                               dens / dens.max(), rtol=1e-5)
+    geometric = forms.gamma(5, jnp.array([2.0]), jnp.array([1.0]))[:, 0]   # shape 1: alpha^l
+    np.testing.assert_allclose(geometric, np.exp(-0.5) ** lags, rtol=1e-5)
 
 
 @pytest.mark.parametrize("kind", sorted(ADSTOCKS))

@@ -12,6 +12,7 @@ Adstock: per channel, lag weights ``w_0 .. w_{L-1}`` normalised to sum to 1, and
 - ``weibull`` (shape, scale): ``w_l ~`` the Weibull density at ``l + 1`` (shape < 1 decays from
   lag 0, shape > 1 peaks later);
 - ``weibull_cdf`` (shape, scale): ``w_l ~ exp(-(l / scale)^shape)``, the Weibull survival;
+- ``gamma`` (mean_lag, shape): ``w_l ~`` the Gamma density of that mean and shape at ``l + 1/2``;
 - ``binomial`` (alpha): ``w_l ~ (1 - l / L)^(1 / alpha - 1)`` over the window of L lags.
 
 Saturation of the adstocked exposure ``a``:
@@ -36,7 +37,7 @@ from mmm_geo.errors import ConfigError
 
 ADSTOCKS: Dict[str, tuple] = {"geometric": ("alpha",), "delayed": ("alpha", "peak"),
                               "weibull": ("shape", "scale"), "weibull_cdf": ("shape", "scale"),
-                              "binomial": ("alpha",)}
+                              "gamma": ("mean_lag", "shape"), "binomial": ("alpha",)}
 SATURATIONS: Dict[str, tuple] = {
     "hill": ("half_saturation", "slope"), "hill_offset": ("half_saturation", "slope", "offset"),
     "michaelis_menten": ("half_saturation",), "logistic": ("lam",), "tanh": ("half_saturation",),
@@ -97,6 +98,9 @@ def _raw_lags(kind: str, p: Dict[str, np.ndarray], lags: np.ndarray) -> np.ndarr
         return np.exp(-(lags / p["scale"]) ** p["shape"])
     if kind == "binomial":
         return (1.0 - lags / len(lags)) ** (1.0 / p["alpha"] - 1.0)
+    if kind == "gamma":
+        mid = lags + 0.5
+        return mid ** (p["shape"] - 1.0) * np.exp(-p["shape"] * mid / p["mean_lag"])
     y = (lags + 1.0) / p["scale"]
     return y ** (p["shape"] - 1.0) * np.exp(-y ** p["shape"])
 

@@ -62,6 +62,7 @@ COUNTS = ("poisson", "negbinomial")
 ADSTOCK_DRAWS = {"delayed": {"alpha": (0.3, 0.7), "peak": (1.0, 3.0)},   # default family, non-geometric
                  "weibull": {"shape": (1.5, 3.0), "scale": (2.0, 4.0)},
                  "weibull_cdf": {"shape": (0.7, 2.0), "scale": (1.5, 4.0)},
+                 "gamma": {"mean_lag": (1.0, 3.0), "shape": (0.7, 3.0)},
                  "binomial": {"alpha": (0.2, 0.6)}}
 
 

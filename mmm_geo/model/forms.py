@@ -67,6 +67,18 @@ def weibull_pdf(max_lag: int, shape: jnp.ndarray, scale: jnp.ndarray) -> jnp.nda
     return w / jnp.max(w, axis=0)
 
 
+def gamma(max_lag: int, mean_lag: jnp.ndarray, shape: jnp.ndarray) -> jnp.ndarray:
+    """The Gamma density of mean ``mean_lag`` and shape ``shape`` at the middle of each period,
+    ``l + 1/2``, divided by its largest weight. ``shape`` 1 is geometric decay (``alpha =
+    exp(-1 / mean_lag)``), below 1 a fast decay with a long tail, above 1 a delayed peak. Mean and
+    shape are orthogonal parameters of the Gamma family (their Fisher information is diagonal), so
+    the data's mean lag does not trade off against the shape as Weibull's scale and shape do."""
+    rate = shape / mean_lag
+    z = _lags(max_lag, shape) + 0.5
+    log_w = (shape - 1.0) * jnp.log(z) - rate * z
+    return jnp.exp(log_w - jnp.max(log_w, axis=0))
+
+
 def binomial(max_lag: int, alpha: jnp.ndarray) -> jnp.ndarray:
     """``(1 - l / max_lag) ** (1 / alpha - 1)``: carryover that ends at the window's edge, flat as
     ``alpha`` -> 1 and immediate as ``alpha`` -> 0."""
@@ -113,6 +125,8 @@ ADSTOCKS: Dict[str, Form] = {
                                       "scale": Prior("lognormal", 0.7, 0.7)}),
     "weibull_pdf": Form(weibull_pdf, {"shape": Prior("lognormal", 0.5, 0.5),
                                       "scale": Prior("lognormal", 0.7, 0.7)}),
+    "gamma": Form(gamma, {"mean_lag": Prior("lognormal", 0.4, 0.7),
+                          "shape": Prior("lognormal", 0.5, 1.0)}),
     "binomial": Form(binomial, {"alpha": DECAY}),
 }
 SATURATIONS: Dict[str, Form] = {
