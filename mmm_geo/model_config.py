@@ -37,11 +37,13 @@ class PriorEntry:
 class AdstockConfig:
     """Carryover: ``kind`` from ``mmm_geo.model.forms.ADSTOCKS``; lag weights over ``max_lag``
     periods (lag 0 included), summing to 1 if ``normalize``. ``priors``: priors of the form's own
-    parameters (geometric: alpha; delayed: alpha, peak; weibull_cdf / weibull_pdf: shape, scale;
-    binomial: alpha); a parameter left out keeps the form's default prior."""
+    parameters (gamma: mean_lag, shape; geometric: alpha; delayed: alpha, peak; weibull_cdf /
+    weibull_pdf: shape, scale; binomial: alpha); a parameter left out keeps the form's default
+    prior. The default, gamma over 13 periods with a free Hill slope, was chosen by the coverage
+    battery (``scripts/RESULTS.md``): it nests geometric decay and delayed peaks."""
 
-    kind: str = "geometric"
-    max_lag: int = 8
+    kind: str = "gamma"
+    max_lag: int = 13
     normalize: bool = True
     priors: Dict[str, PriorEntry] = field(default_factory=dict)
 

@@ -82,13 +82,16 @@ def test_response_curve_passes_through_contribution_and_marginal_roi(run, metric
     assert bool(concave.any()) and bool((second < first).where(concave, True).all())
 
 
-def test_adstock_decay_is_the_geometric_weights(run):
+def test_adstock_decay_is_the_gamma_weights(run):
+    """The default carryover: Gamma density of (mean_lag, shape) at l + 1/2, normalised."""
     post = thin(run.idata.posterior, 20)
+    assert run.config.model.adstock.kind == "gamma"
     decay = curves.adstock_decay(post, run.config.model, run.ds.sizes["channel"])
     lags = run.config.model.adstock.max_lag
     assert decay.dims == ("chain", "draw", "channel", "lag") and decay.sizes["lag"] == lags
-    alpha = post["adstock_alpha"].values[..., None]
-    w = alpha ** np.arange(lags)
+    mean, shape = (post[f"adstock_{k}"].values[..., None] for k in ("mean_lag", "shape"))
+    mid = np.arange(lags) + 0.5
+    w = mid ** (shape - 1) * np.exp(-shape * mid / mean)
     np.testing.assert_allclose(decay.values, w / w.sum(-1, keepdims=True), rtol=1e-5)
     lag = curves.mean_lag(decay)
     np.testing.assert_allclose(lag.values, (w * np.arange(lags)).sum(-1) / w.sum(-1), rtol=1e-5)

@@ -50,7 +50,8 @@ def test_model_lift_with_true_parameters_is_the_simulators_true_lift(seed):
     scaling = fit_scaling(ds)
     data = model_data(ds, scaling, np.float64)
     with jax.enable_x64(True):
-        got = np.asarray(mm.lift(mm.spec(ModelConfig(), data.media.shape[-1]),
+        model = ModelConfig(adstock=AdstockConfig(kind="geometric", max_lag=sim.max_lag))
+        got = np.asarray(mm.lift(mm.spec(model, data.media.shape[-1]),
                                  jax.tree.map(jnp.asarray, truth_params(truth, scaling.kpi_scale)),
                                  jnp.asarray(data.media), jax.tree.map(jnp.asarray, data.lift)))
     true = [row["true_lift"] for row in truth["lift_tests"]]
@@ -143,7 +144,7 @@ def test_lift_likelihood_is_a_normal_term_on_the_model_lift(tiny_dataset):
     """log p(data, lift) - log p(data) = Normal log density of the measured lift around the model's."""
     ds = with_lift_tests(tiny_dataset, _table(tiny_dataset, spend=["all"]), "t")
     scaling = fit_scaling(ds)
-    cfg = ModelConfig(adstock=AdstockConfig(max_lag=4), trend_knots=0, fourier_order=0)
+    cfg = ModelConfig(adstock=AdstockConfig(kind="geometric", max_lag=4), trend_knots=0, fourier_order=0)
     data = jax.tree.map(jnp.asarray, model_data(ds, scaling))
     sites = Predictive(model, num_samples=1)(jax.random.PRNGKey(0), data, cfg)
     latent = {k: v[0] for k, v in sites.items() if k not in ("y", "lift", "baseline")}
@@ -189,7 +190,7 @@ def test_the_lift_fast_path_equals_the_general_one(tiny_dataset):
     tables = [_table(ds), _table(ds, channel=["search"]), _table(ds, geo=[str(ds.geo.values[1])])]
     ds = with_lift_tests(ds, pd.concat(tables, ignore_index=True), "t")
     data = model_data(ds, fit_scaling(ds))
-    sp = mm.spec(ModelConfig(adstock=AdstockConfig(max_lag=4)), 2)
+    sp = mm.spec(ModelConfig(adstock=AdstockConfig(kind="geometric", max_lag=4)), 2)
     rng = np.random.default_rng(0)
     p = {s.name: jnp.asarray(rng.uniform(0.3, 0.8, 2)) for s in sp.sites}
     p["media_log_effect_geo"] = jnp.asarray(rng.normal(-2, 0.3, (3, 2)))

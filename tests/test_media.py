@@ -9,12 +9,12 @@ import numpy as np
 import numpyro
 import pytest
 
-from mmm_geo.config import ChannelModel, MediaPriorConfig, ModelConfig, PriorEntry, SynergyConfig
+from mmm_geo.config import AdstockConfig, ChannelModel, MediaPriorConfig, ModelConfig, PriorEntry, SynergyConfig
 from mmm_geo.errors import ConfigError
 from mmm_geo.model import media as mm
 
 NAMES = ["tv", "search", "social"]
-MIXED = ModelConfig(channel_names=NAMES,
+MIXED = ModelConfig(channel_names=NAMES, adstock=AdstockConfig(kind="geometric"),
                     channels={"tv": ChannelModel(adstock="weibull_pdf", saturation="logistic")})
 
 

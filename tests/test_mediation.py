@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from mmm_geo.config import (FitConfig, InferenceConfig, ModelConfig, Prior, PriorsConfig, SimMediation,
+from mmm_geo.config import (AdstockConfig, FitConfig, InferenceConfig, ModelConfig, Prior, PriorsConfig, SimMediation,
                             SimulationConfig)
 from mmm_geo.errors import ConfigError
 from mmm_geo.model import media as mm
@@ -27,7 +27,7 @@ MEDIATION = MediationConfig(mediator="search", upstream=["social"])
 
 def _setup(sim=SIM, med=MEDIATION):
     from mmm_geo.run import setup, window_data
-    cfg = FitConfig(simulation=sim, model=ModelConfig(mediation=med))
+    cfg = FitConfig(simulation=sim, model=ModelConfig(mediation=med, adstock=AdstockConfig(kind="geometric", max_lag=8)))
     ready = setup(cfg)
     _, data = window_data(ready.cfg, ready.ds, ready.lengths[-1])
     return ready, jax.tree.map(jnp.asarray, data)
@@ -82,8 +82,8 @@ def test_switching_the_upstream_channel_off_moves_the_mediator_and_loses_the_tot
 
 
 def test_mediator_likelihood_is_the_media_component_on_the_upstream_exposure():
-    """The observed mediator's mean equals a hand-written geometric adstock and Hill curve (slope
-    1, 1 at typical exposure) of social's scaled exposure, times its geo effect, plus the geo base
+    """The observed mediator's mean equals a hand-written geometric adstock and Hill curve (1 at
+    typical exposure) of social's scaled exposure, times its geo effect, plus the geo base
     and the season."""
     ready, data = _setup()
     tr = _trace(data, ready.cfg.model)
@@ -96,9 +96,11 @@ def test_mediator_likelihood_is_the_media_component_on_the_upstream_exposure():
     w = w / w.sum()
     a = np.stack([sum(w[lag] * (x[g, t - lag] if t >= lag else 0.0) for lag in range(8))
                   for g in range(3) for t in range(40)]).reshape(3, 40)
+    s = float(p["mediator_saturation_slope"][0])
+    hill = a ** s * (1 + half ** s) / (a ** s + half ** s)
     effect = np.exp(np.asarray(p["mediator_media_log_effect_geo"][:, 0]))
     season = np.asarray(data.season) @ np.asarray(p["mediator_season_coef"])
-    mu = np.asarray(p["mediator_base"])[:, None] + season[None, :] + effect[:, None] * a * (1 + half) / (a + half)
+    mu = np.asarray(p["mediator_base"])[:, None] + season[None, :] + effect[:, None] * hill
     fn = site["fn"]
     while not isinstance(fn, numpyro.distributions.Normal):     # masked to the training periods
         fn = fn.base_dist

@@ -40,7 +40,7 @@ def test_site_shapes_and_dims(arrays, saturation, per_geo):
     d = site_dims(arrays, cfg)
     assert d["media_log_effect_geo"] == ("geo", "channel")
     assert d["y"] == ("geo", "time")
-    assert d["adstock_alpha"] == ("channel",)
+    assert d["adstock_mean_lag"] == d["adstock_shape"] == ("channel",)
     assert d["sigma"] == (("geo",) if per_geo else ())
     if per_geo:
         assert d["control_geo"] == ("geo", "control")

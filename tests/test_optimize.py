@@ -37,7 +37,7 @@ from mmm_geo.optimize.scenarios import scenario_cells
 from mmm_geo.optimize.solver import Feasible, Settings, project, project_box_sum, violation
 
 SIM3 = SimulationConfig(geos=3, weeks=40, channels=3, controls=1, seed=5, max_lag=4)
-MODEL3 = ModelConfig(adstock=AdstockConfig(max_lag=4))
+MODEL3 = ModelConfig(adstock=AdstockConfig(kind="geometric", max_lag=4))
 MEDIA3 = mm.spec(MODEL3, 3)
 SETTINGS = Settings(tol=1e-4, max_iter=4000)
 
@@ -466,7 +466,7 @@ def test_optimizer_with_true_parameters_finds_the_true_optimum(seed):
     independent implementation) and its recommendation captures the whole true uplift."""
     sim = SimulationConfig(geos=10, weeks=104, channels=4, seed=seed)
     ds, scaling, truth = panel(sim)
-    model = ModelConfig(adstock=AdstockConfig(max_lag=sim.max_lag))
+    model = ModelConfig(adstock=AdstockConfig(kind="geometric", max_lag=sim.max_lag))
     cfg = OptimizeConfig(horizon_weeks=13)
     problem, terms = setup((ds, scaling, truth), cfg, truth_as_draw(truth, scaling), model)
     value = lambda plan: true_value(plan, problem, ds, truth)  # noqa: E731
@@ -505,14 +505,14 @@ def test_recommendation_captures_true_uplift(tmp_path):
             break
         sim = SimulationConfig(geos=10, weeks=104, channels=4, seed=seed)
         ds, scaling, truth = panel(sim)
-        problem = build_problem(ds, scaling, ModelConfig(), cfg)
+        problem = build_problem(ds, scaling, ModelConfig(adstock=AdstockConfig(kind="geometric", max_lag=sim.max_lag)), cfg)
         value = lambda plan: true_value(plan, problem, ds, truth)  # noqa: E731
         hist = value(current_mix(problem))
         best = value(cells(problem, true_optimum(problem, value) * problem.budget))
         if best - hist < min_uplift * hist:
             continue
         fit_cfg = FitConfig(simulation=sim, seed=seed, name=f"uplift{seed}",
-                            model=ModelConfig(adstock=AdstockConfig(max_lag=sim.max_lag)),
+                            model=ModelConfig(adstock=AdstockConfig(kind="geometric", max_lag=sim.max_lag)),
                             inference=InferenceConfig(chains=2, warmup=300, draws=300,
                                                       progress_bar=False, ess_min=50))
         fit(fit_cfg, tmp_path / f"s{seed}")

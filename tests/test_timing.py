@@ -26,7 +26,7 @@ from tests.test_optimize import data3, default_params, panel, setup  # noqa: F40
 
 SETTINGS = Settings(tol=1e-4, max_iter=4000)
 SIM = SimulationConfig(geos=4, weeks=80, channels=3, seed=3, max_lag=6)
-MODEL = ModelConfig(adstock=AdstockConfig(max_lag=SIM.max_lag))
+MODEL = ModelConfig(adstock=AdstockConfig(kind="geometric", max_lag=SIM.max_lag))
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from numpyro.infer import Predictive
 
 from mmm_geo import dims
 from mmm_geo.config import (AdstockConfig, FitConfig, InferenceConfig, ModelConfig, Prior,
-                            PriorEntry, PriorsConfig, SimulationConfig, TreatmentModel, to_config)
+                            PriorEntry, PriorsConfig, SaturationConfig, SimulationConfig, TreatmentModel, to_config)
 from mmm_geo.data.load import to_dataset
 from mmm_geo.data.simulate import data_config, simulate
 from mmm_geo.data.treatments import inputs
@@ -27,7 +27,12 @@ SIM = SimulationConfig(geos=3, weeks=40, channels=2, controls=1, max_lag=4, seed
                        treatments=["price", "promotion"])
 
 
-def _setup(sim=SIM, model=ModelConfig()):
+# Geometric carryover and a Hill slope of 1 (the forms before session 14's default): the tests
+# below draw their parameters from this prior, and the media forms are not what they test.
+SLOPE_1 = SaturationConfig(priors={"slope": PriorEntry(dist="fixed", a=1.0, b=0.0)})
+
+
+def _setup(sim=SIM, model=ModelConfig(adstock=AdstockConfig(kind="geometric"), saturation=SLOPE_1)):
     from mmm_geo.run import window_data, with_channels
     frame, truth = simulate(sim)
     ds = to_dataset(frame, data_config(sim), "sim")
@@ -186,7 +191,7 @@ def test_fit_recovers_price_elasticity_and_promotion_lift(tmp_path):
                            treatments=["price", "promotion"])
     fixed = dataclasses.replace(PriorsConfig(), media_geo_sd=Prior("fixed", 0.25, 0.0))
     cfg = FitConfig(simulation=sim,
-                    model=ModelConfig(adstock=AdstockConfig(max_lag=4), trend_knots=2,
+                    model=ModelConfig(adstock=AdstockConfig(kind="geometric", max_lag=4), trend_knots=2,
                                       priors=fixed),
                     inference=InferenceConfig(chains=2, warmup=400, draws=500, progress_bar=False,
                                               ess_min=50))
