@@ -96,7 +96,8 @@ def test_per_channel_forms_and_priors_from_an_experiment_file(tmp_path, env):
     post = run.idata.posterior
     assert post["adstock_peak"].dims[-1] == "adstock_peak_channel"
     assert list(post["adstock_peak_channel"].values) == ["tv"]
-    assert post["adstock_alpha"].dims[-1] == "channel"   # geometric and delayed both have a decay
+    assert list(post["adstock_alpha_channel"].values) == ["tv"]          # delayed's decay
+    assert list(post["adstock_mean_lag_channel"].values) == ["search"]   # the default, gamma
     assert list(post["saturation_lam_channel"].values) == ["tv"]
     assert run.config.model.channels["tv"].priors["roi"].a == 0.5
     assert {"roi", "mroi"} <= set(post.data_vars)

@@ -24,6 +24,7 @@ from mmm_geo.config import (AdstockConfig, FitConfig, InferenceConfig, ModelConf
 CASES = [  # (simulator adstock, model adstock, saturation, simulator KPI noise = model likelihood)
     ("delayed", "delayed", "michaelis_menten", "student_t"),
     ("weibull_cdf", "weibull_cdf", "logistic", "lognormal"),
+    ("gamma", "gamma", "michaelis_menten", "normal"),
 ]
 
 
