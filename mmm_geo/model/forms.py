@@ -130,7 +130,7 @@ ADSTOCKS: Dict[str, Form] = {
     "binomial": Form(binomial, {"alpha": DECAY}),
 }
 SATURATIONS: Dict[str, Form] = {
-    "hill": Form(hill, {"half_saturation": HALF, "slope": Prior("lognormal", 0.2, 0.35)}),
+    "hill": Form(hill, {"half_saturation": HALF, "slope": Prior("lognormal", 0.2, 0.5)}),
     "michaelis_menten": Form(michaelis_menten, {"half_saturation": HALF}),
     "logistic": Form(logistic, {"lam": Prior("lognormal", 0.0, 1.0)}),
     "tanh": Form(tanh, {"half_saturation": HALF}),
