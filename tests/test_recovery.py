@@ -68,7 +68,7 @@ def simulated(tmp_path_factory):
 
     The default (Gamma carryover, free Hill slope, chosen by the coverage battery) converges here
     but does not recover every ROI: the free slope trades against the half-saturation, and
-    session 14 measured social at +38 % (outside its 90 % interval) and search at -32 %
+    session 14 measured social at +44 % (outside its 90 % interval) and search at -34 %
     (scripts/RESULTS.md, "Session 14"). Recovery is asserted for the panel's own family below."""
     return _fit_default_panel(tmp_path_factory, "sim")
 
