@@ -10,12 +10,16 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from mmm_geo.config import FitConfig, InferenceConfig, ModelConfig, AdstockConfig, SimulationConfig  # noqa: E402
+from mmm_geo.config import (AdstockConfig, FitConfig, InferenceConfig, ModelConfig, PriorEntry,  # noqa: E402
+                            SaturationConfig, SimulationConfig)
 from mmm_geo.data.load import to_dataset  # noqa: E402
 from mmm_geo.data.simulate import data_config, simulate  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
+# A Hill curve with its slope fixed at 1 (the default before session 14), for tests whose panels
+# or true parameters have that slope.
+SLOPE_1 = SaturationConfig(priors={"slope": PriorEntry("fixed", 1.0, 0.0)})
 TINY_SIM = SimulationConfig(geos=3, weeks=40, channels=2, controls=1, seed=3, max_lag=4)
 
 

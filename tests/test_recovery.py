@@ -14,9 +14,9 @@ import pytest
 from omegaconf import OmegaConf
 
 from mmm_geo.config import (AdstockConfig, DataConfig, FitConfig, MediaPriorConfig, ModelConfig,
-                            PriorEntry, SaturationConfig, SimulationConfig, to_config)
+                            SaturationConfig, SimulationConfig, to_config)
 from mmm_geo.run import fit
-from tests.conftest import shared_file
+from tests.conftest import SLOPE_1, shared_file
 
 pytestmark = pytest.mark.slow
 
@@ -78,7 +78,7 @@ def own_family(tmp_path_factory):
     """The same panel fitted with the forms it was drawn from: geometric carryover over its 8
     lags and a Hill slope fixed at 1 (the ROI prior and everything else as the default)."""
     model = ModelConfig(adstock=AdstockConfig(kind="geometric", max_lag=DEFAULT_PANEL.max_lag),
-                        saturation=SaturationConfig(priors={"slope": PriorEntry("fixed", 1.0, 0.0)}))
+                        saturation=SLOPE_1)
     return _fit_default_panel(tmp_path_factory, "own", model)
 
 

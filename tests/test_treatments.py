@@ -14,13 +14,14 @@ from numpyro.infer import Predictive
 
 from mmm_geo import dims
 from mmm_geo.config import (AdstockConfig, FitConfig, InferenceConfig, ModelConfig, Prior,
-                            PriorEntry, PriorsConfig, SaturationConfig, SimulationConfig, TreatmentModel, to_config)
+                            PriorEntry, PriorsConfig, SimulationConfig, TreatmentModel, to_config)
 from mmm_geo.data.load import to_dataset
 from mmm_geo.data.simulate import data_config, simulate
 from mmm_geo.data.treatments import inputs
 from mmm_geo.errors import ConfigError, DataError
 from mmm_geo.model import hierarchical as h
 from mmm_geo.model import treatments as tr
+from tests.conftest import SLOPE_1
 
 SEED = 5         # the recovery panel's seed (scripts/RESULTS.md, "Session 6: treatments")
 SIM = SimulationConfig(geos=3, weeks=40, channels=2, controls=1, max_lag=4, seed=3,
@@ -29,9 +30,6 @@ SIM = SimulationConfig(geos=3, weeks=40, channels=2, controls=1, max_lag=4, seed
 
 # Geometric carryover and a Hill slope of 1 (the forms before session 14's default): the tests
 # below draw their parameters from this prior, and the media forms are not what they test.
-SLOPE_1 = SaturationConfig(priors={"slope": PriorEntry(dist="fixed", a=1.0, b=0.0)})
-
-
 def _setup(sim=SIM, model=ModelConfig(adstock=AdstockConfig(kind="geometric"), saturation=SLOPE_1)):
     from mmm_geo.run import window_data, with_channels
     frame, truth = simulate(sim)
