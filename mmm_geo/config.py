@@ -230,9 +230,12 @@ class RefreshConfig:
     run's posterior, moment-matched on its unconstrained scale (log for positive parameters), its
     sd times ``widen`` but at most the configured prior's sd. The refit's likelihood sees the
     previous weeks again, so they count about ``1 + 1 / widen**2`` times: ``widen`` > 1 keeps the
-    double-counting small (2: 1.25 times)."""
+    double-counting small (2: 1.25 times). ``correlated``: the matched sites' prior is joint, a
+    multivariate normal with the previous posterior's correlations (``site_priors.JOINT``);
+    false: independent per-site priors."""
 
     widen: float = 2.0
+    correlated: bool = True
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ class Previous(NamedTuple):
     run: Any            # mmm_geo.run.Run
     end: int            # the length of its training window (periods)
     widen: float
+    correlated: bool = True         # a joint prior (the posterior's correlations kept)
     priors: Optional[dict] = None   # {site: (loc, scale)}: what ModelData.priors holds
     kept: Optional[dict] = None     # {site: why}: the sites at their configured priors
 
@@ -86,7 +87,7 @@ def previous(cfg: FitConfig, ds: xr.Dataset, lengths: List[int]) -> Previous:
         raise ConfigError(f"refresh_from={path}: the previous run was fitted on the first {end} "
                           f"periods, this fit on only {lengths[-1]}: its posterior has seen the "
                           "periods held out here\n  fix: a smaller validation.holdout")
-    return Previous(run, end, float(cfg.refresh.widen))
+    return Previous(run, end, float(cfg.refresh.widen), bool(cfg.refresh.correlated))
 
 
 def _names(ds: xr.Dataset, dim: str) -> List[str]:
@@ -185,7 +186,18 @@ def matched(previous: Previous, ds: xr.Dataset, data: ModelData, cfg: ModelConfi
     for name in disconnected(data, cfg, table):
         del table[name]
         kept[name] = "nothing depends on it once the sites below it have refreshed priors"
+    if previous.correlated and table:
+        z = np.concatenate([_standard(post, name, sites[name]) for name in sorted(table)], axis=1)
+        table[site_priors.JOINT] = (jnp.asarray(site_priors.correlation(z), data.y.dtype),)
     return previous._replace(priors=table, kept=kept)
+
+
+def _standard(post: xr.Dataset, name: str, fn) -> np.ndarray:
+    """The previous draws of site ``name`` on its unconstrained scale, (sample, size)."""
+    source = site_priors.SHIFTED.get(name, name)
+    support = site_priors.site_support(fn, name in site_priors.SHIFTED)
+    z = site_priors.unconstrained(_flat(post[source].values), support)
+    return z.reshape(z.shape[0], -1)
 
 
 def record(previous: Previous, n_train: int) -> dict:
@@ -193,7 +205,8 @@ def record(previous: Previous, n_train: int) -> dict:
     prior is the previous posterior and those kept at their configured priors (with why)."""
     return {"from": str(previous.run.path), "from_config_hash": previous.run.metrics["config_hash"],
             "widen": previous.widen, "previous_periods": previous.end, "periods": n_train,
-            "new_periods": n_train - previous.end, "sites": sorted(previous.priors),
+            "new_periods": n_train - previous.end, "sites": sorted(set(previous.priors) - {site_priors.JOINT}),
+            "correlated": site_priors.JOINT in previous.priors,
             "kept": previous.kept}
 
 

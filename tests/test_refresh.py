@@ -92,6 +92,49 @@ def test_override_replaces_the_named_sites_priors(tiny_dataset):
     np.testing.assert_allclose(log_roi.std(0), roi[1], rtol=0.1)
 
 
+def test_joint_prior_adds_the_correlations_of_a_multivariate_normal(tiny_dataset):
+    rng = np.random.default_rng(3)
+    roi = (jnp.array([0.1, 0.8]), jnp.array([0.2, 0.3]))
+    geo = (jnp.linspace(-0.2, 0.2, 6).reshape(3, 2), jnp.full((3, 2), 0.05))
+    base = (jnp.array([0.9, 1.0, 1.1]), jnp.array([0.01, 0.02, 0.03]))
+    a = rng.standard_normal((11, 11))
+    cov = a @ a.T + 11 * np.eye(11)
+    r = cov / np.sqrt(np.outer(np.diag(cov), np.diag(cov)))
+    chol = jnp.asarray(np.linalg.cholesky(r), jnp.float32)
+    priors = {"media_roi": roi, "media_geo": geo, "baseline_level": base, site_priors.JOINT: (chol,)}
+    data, cfg = _tiny_data(tiny_dataset, priors)
+    tr = numpyro.handlers.trace(numpyro.handlers.seed(model, 2)).get_trace(data, cfg, data.y)
+    # z in sorted site order: baseline (the level's matched variable), media_geo, media_roi
+    z = np.concatenate([(np.asarray(tr["baseline"]["value"]) - base[0]) / base[1],
+                        ((np.asarray(tr["media_geo"]["value"]) - geo[0]) / geo[1]).ravel(),
+                        (np.log(np.asarray(tr["media_roi"]["value"])) - roi[0]) / roi[1]])
+    factor = tr[site_priors.JOINT]["fn"].log_prob(tr[site_priors.JOINT]["value"])
+    mvn = dist.MultivariateNormal(jnp.zeros(11), jnp.asarray(r)).log_prob(jnp.asarray(z))
+    expected = mvn - dist.Normal(0.0, 1.0).log_prob(jnp.asarray(z)).sum()
+    np.testing.assert_allclose(factor, expected, rtol=1e-3, atol=1e-3)
+    assert abs(float(expected)) > 0.1          # the correlations change the density
+    # without the entry, no factor site
+    del priors[site_priors.JOINT]
+    data, cfg = _tiny_data(tiny_dataset, priors)
+    tr = numpyro.handlers.trace(numpyro.handlers.seed(model, 2)).get_trace(data, cfg, data.y)
+    assert site_priors.JOINT not in tr
+
+
+def test_correlation_of_draws_is_shrunk_toward_independence():
+    rng = np.random.default_rng(0)
+    r = np.array([[1.0, 0.8, 0.0], [0.8, 1.0, -0.5], [0.0, -0.5, 1.0]])
+    z = rng.multivariate_normal([1.0, -2.0, 0.0], r, size=4000) * [2.0, 1.0, 0.5]
+    chol = site_priors.correlation(z)
+    got = chol @ chol.T
+    shrink = 3 / 4003
+    np.testing.assert_allclose(got, (1 - shrink) * np.corrcoef(z, rowvar=False) + shrink * np.eye(3),
+                               atol=1e-10)
+    np.testing.assert_allclose(got, r, atol=0.05)
+    # a constant column (a degenerate site) is uncorrelated with the rest
+    chol = site_priors.correlation(np.column_stack([z, np.full(4000, 0.3)]))
+    np.testing.assert_allclose((chol @ chol.T)[3], [0, 0, 0, 1], atol=1e-12)
+
+
 def test_hierarchy_parameters_nothing_depends_on_are_found(tiny_dataset):
     data, cfg = _tiny_data(tiny_dataset)
     sd = (jnp.zeros(2), jnp.ones(2))
@@ -176,7 +219,7 @@ def test_refresh_fit_end_to_end(quick_run, tmp_path):
     saved = [json.loads((run / "scaling.json").read_text()) for run in (out, quick_run)]
     assert saved[0] == saved[1]
     rec = metrics["refresh"]
-    assert rec["from"] == str(quick_run) and rec["widen"] == 2.0
+    assert rec["from"] == str(quick_run) and rec["widen"] == 2.0 and rec["correlated"]
     assert (rec["previous_periods"], rec["periods"], rec["new_periods"]) == (40, 44, 4)
     assert {"media_roi", "media_geo", "baseline_level", "sigma"} <= set(rec["sites"])
     assert set(rec["kept"]) == {"trend_coef", "baseline_mean", "baseline_sd", "media_geo_sd"}

@@ -269,8 +269,10 @@ def model(data: ModelData, cfg: ModelConfig, y: Optional[jnp.ndarray] = None) ->
     ``mmm_geo.model.site_priors``), applied before the non-centring.
     """
     reparam = {site: LocScaleReparam(0.0) for site in cfg.noncentered}
-    with numpyro.handlers.reparam(config=reparam), site_priors.override(priors=data.priors):
+    prior = site_priors.override(priors=data.priors)
+    with numpyro.handlers.reparam(config=reparam), prior:
         _model(data, cfg, y)
+        prior.correlate()
 
 
 def params_from_samples(samples: Dict[str, jnp.ndarray], cfg: ModelConfig,
