@@ -26,6 +26,7 @@ from mmm_geo.inference.mcmc import FitResult
 from mmm_geo.model import media as mm
 from mmm_geo.model import treatments
 from mmm_geo.model import mediation
+from mmm_geo.model import site_priors
 from mmm_geo.model.hierarchical import model, to_scaled
 
 STAT_NAMES = {"diverging": "diverging", "num_steps": "n_steps", "accept_prob": "acceptance_rate",
@@ -70,9 +71,11 @@ def predictive_and_loglik(fit: FitResult, data: ModelData, cfg: ModelConfig, key
 
 
 def prior_draws(data: ModelData, cfg: ModelConfig, key: jax.Array, n: int) -> Dict[str, np.ndarray]:
-    """``n`` draws from the prior of every site (chain axis of 1), ``y`` in scaled units."""
+    """``n`` draws from the prior of every site (chain axis of 1), ``y`` in scaled units; a
+    refresh's joint prior gives its marginals (the correlation factor is not a draw)."""
     args = (jax.tree.map(jnp.asarray, data), cfg)
     out = dict(numpyro.infer.Predictive(model, num_samples=n)(key, *args))
+    out.pop(site_priors.JOINT, None)
     out["y"] = to_scaled(out["y"], data, cfg)
     return {k: np.asarray(v)[None] for k, v in out.items()}
 
