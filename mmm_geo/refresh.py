@@ -13,7 +13,11 @@ sampled non-centred inside the mediator equation, and those nothing depends on o
 below them have their own priors: a hierarchy's mean and spread (``baseline_mean``,
 ``baseline_sd``, ``media_geo_sd``), which then no longer affect the fit. A channel's ROI prior
 (``media_roi``) is its ROI over the training window: the previous window's ROI becomes the prior
-of the new one's. Being per site, the priors lose the posterior's correlations between sites.
+of the new one's. The per-site priors are the marginals of one joint prior
+(``refresh.correlated``, the default): a multivariate normal on the unconstrained scale with the
+previous posterior's correlations between the matched sites (``site_priors.JOINT``; shrunk toward
+independence by d / (n + d) for d values from n draws), so what the data identify only jointly
+(a channel's effect against the baseline, carryover against saturation) stays tied together.
 
 The data must have the previous run's geos, channels, controls and treatments, and start with its
 periods (it may have more); else exit 2 naming what differs. The likelihood sees the previous
