@@ -232,10 +232,11 @@ class RefreshConfig:
     previous weeks again, so they count about ``1 + 1 / widen**2`` times: ``widen`` > 1 keeps the
     double-counting small (2: 1.25 times). ``correlated``: the matched sites' prior is joint, a
     multivariate normal with the previous posterior's correlations (``site_priors.JOINT``);
-    false: independent per-site priors."""
+    false (the default, chosen by scripts/refresh_study.py, RESULTS.md session 15): independent
+    per-site priors."""
 
     widen: float = 2.0
-    correlated: bool = True
+    correlated: bool = False
 
 
 @dataclass(frozen=True)

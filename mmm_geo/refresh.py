@@ -14,7 +14,7 @@ below them have their own priors: a hierarchy's mean and spread (``baseline_mean
 ``baseline_sd``, ``media_geo_sd``), which then no longer affect the fit. A channel's ROI prior
 (``media_roi``) is its ROI over the training window: the previous window's ROI becomes the prior
 of the new one's. The per-site priors are the marginals of one joint prior
-(``refresh.correlated``, the default): a multivariate normal on the unconstrained scale with the
+(``refresh.correlated=true``; off by default, see scripts/RESULTS.md): a multivariate normal on the unconstrained scale with the
 previous posterior's correlations between the matched sites (``site_priors.JOINT``; shrunk toward
 independence by d / (n + d) for d values from n draws), so what the data identify only jointly
 (a channel's effect against the baseline, carryover against saturation) stays tied together.
@@ -64,7 +64,7 @@ class Previous(NamedTuple):
     run: Any            # mmm_geo.run.Run
     end: int            # the length of its training window (periods)
     widen: float
-    correlated: bool = True         # a joint prior (the posterior's correlations kept)
+    correlated: bool = False        # a joint prior (the posterior's correlations kept)
     priors: Optional[dict] = None   # {site: (loc, scale)}: what ModelData.priors holds
     kept: Optional[dict] = None     # {site: why}: the sites at their configured priors
 

@@ -1,7 +1,7 @@
 """Monthly refreshes against independent refits on a simulated panel.
 
     python scripts/refresh_study.py [--out experiments/refresh_study] [--geos 4] [--channels 3]
-        [--first 52] [--months 6] [--step 4] [--warmup 300] [--draws 300] [--widen 2] [--per-site]
+        [--first 52] [--months 6] [--step 4] [--warmup 300] [--draws 300] [--widen 2] [--joint]
 
 One panel of ``first + months * step`` weeks (``mmm_geo.data.simulate``, seed 0) is cut into
 growing windows: month 0 fits the first ``first`` weeks; month m adds ``step`` weeks. Each month is
@@ -105,8 +105,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--draws", type=int, default=300)
     ap.add_argument("--widen", type=float, default=RefreshConfig().widen)
-    ap.add_argument("--per-site", action="store_true",
-                    help="independent per-site priors (refresh.correlated=false), not the joint one")
+    ap.add_argument("--joint", action="store_true",
+                    help="the joint prior (refresh.correlated=true), not per-site priors")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     out = Path(args.out)
@@ -118,7 +118,7 @@ def main() -> None:
     assert all(abs(whole[c] / truth["national"][c]["roi"] - 1) < 1e-3 for c in channels), whole
     inference = InferenceConfig(chains=2, warmup=args.warmup, draws=args.draws, progress_bar=False)
     base = FitConfig(model=ModelConfig(adstock=AdstockConfig(max_lag=sim.max_lag)),
-                     inference=inference, refresh=RefreshConfig(args.widen, not args.per_site), name="refresh_study")
+                     inference=inference, refresh=RefreshConfig(args.widen, args.joint), name="refresh_study")
     rows, start = [], time.perf_counter()
     for month in range(args.months + 1):
         weeks = args.first + month * args.step
@@ -144,7 +144,7 @@ def main() -> None:
     print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     print(result.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     print(json.dumps({"wall_s": round(time.perf_counter() - start), "widen": args.widen,
-                      "correlated": not args.per_site,
+                      "correlated": args.joint,
                       "panel": f"{sim.geos} geos x {sim.weeks} weeks x {sim.channels} channels"}))
 
 

@@ -219,7 +219,7 @@ def test_refresh_fit_end_to_end(quick_run, tmp_path):
     saved = [json.loads((run / "scaling.json").read_text()) for run in (out, quick_run)]
     assert saved[0] == saved[1]
     rec = metrics["refresh"]
-    assert rec["from"] == str(quick_run) and rec["widen"] == 2.0 and rec["correlated"]
+    assert rec["from"] == str(quick_run) and rec["widen"] == 2.0 and not rec["correlated"]
     assert (rec["previous_periods"], rec["periods"], rec["new_periods"]) == (40, 44, 4)
     assert {"media_roi", "media_geo", "baseline_level", "sigma"} <= set(rec["sites"])
     assert set(rec["kept"]) == {"trend_coef", "baseline_mean", "baseline_sd", "media_geo_sd"}
