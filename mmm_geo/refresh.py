@@ -13,11 +13,12 @@ sampled non-centred inside the mediator equation, and those nothing depends on o
 below them have their own priors: a hierarchy's mean and spread (``baseline_mean``,
 ``baseline_sd``, ``media_geo_sd``), which then no longer affect the fit. A channel's ROI prior
 (``media_roi``) is its ROI over the training window: the previous window's ROI becomes the prior
-of the new one's. The per-site priors are the marginals of one joint prior
-(``refresh.correlated=true``; off by default, see scripts/RESULTS.md): a multivariate normal on the unconstrained scale with the
-previous posterior's correlations between the matched sites (``site_priors.JOINT``; shrunk toward
-independence by d / (n + d) for d values from n draws), so what the data identify only jointly
-(a channel's effect against the baseline, carryover against saturation) stays tied together.
+of the new one's. With ``refresh.correlated=true`` (off by default, see scripts/RESULTS.md) the
+per-site priors are the marginals of one joint prior: a multivariate normal on the unconstrained
+scale with the previous posterior's correlations between the matched sites
+(``site_priors.JOINT``; shrunk toward independence by d / (n + d) for d values from n draws), so
+what the data identify only jointly (a channel's effect against the baseline, carryover against
+saturation) stays tied together.
 
 The data must have the previous run's geos, channels, controls and treatments, and start with its
 periods (it may have more); else exit 2 naming what differs. The likelihood sees the previous
@@ -209,7 +210,8 @@ def record(previous: Previous, n_train: int) -> dict:
     prior is the previous posterior and those kept at their configured priors (with why)."""
     return {"from": str(previous.run.path), "from_config_hash": previous.run.metrics["config_hash"],
             "widen": previous.widen, "previous_periods": previous.end, "periods": n_train,
-            "new_periods": n_train - previous.end, "sites": sorted(set(previous.priors) - {site_priors.JOINT}),
+            "new_periods": n_train - previous.end,
+            "sites": sorted(set(previous.priors) - {site_priors.JOINT}),
             "correlated": site_priors.JOINT in previous.priors,
             "kept": previous.kept}
 

@@ -118,7 +118,8 @@ def main() -> None:
     assert all(abs(whole[c] / truth["national"][c]["roi"] - 1) < 1e-3 for c in channels), whole
     inference = InferenceConfig(chains=2, warmup=args.warmup, draws=args.draws, progress_bar=False)
     base = FitConfig(model=ModelConfig(adstock=AdstockConfig(max_lag=sim.max_lag)),
-                     inference=inference, refresh=RefreshConfig(args.widen, args.joint), name="refresh_study")
+                     inference=inference, refresh=RefreshConfig(args.widen, args.joint),
+                     name="refresh_study")
     rows, start = [], time.perf_counter()
     for month in range(args.months + 1):
         weeks = args.first + month * args.step

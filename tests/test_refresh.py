@@ -101,7 +101,8 @@ def test_joint_prior_adds_the_correlations_of_a_multivariate_normal(tiny_dataset
     cov = a @ a.T + 11 * np.eye(11)
     r = cov / np.sqrt(np.outer(np.diag(cov), np.diag(cov)))
     chol = jnp.asarray(np.linalg.cholesky(r), jnp.float32)
-    priors = {"media_roi": roi, "media_geo": geo, "baseline_level": base, site_priors.JOINT: (chol,)}
+    priors = {"media_roi": roi, "media_geo": geo, "baseline_level": base,
+              site_priors.JOINT: (chol,)}
     data, cfg = _tiny_data(tiny_dataset, priors)
     tr = numpyro.handlers.trace(numpyro.handlers.seed(model, 2)).get_trace(data, cfg, data.y)
     # z in sorted site order: baseline (the level's matched variable), media_geo, media_roi
@@ -127,7 +128,8 @@ def test_correlation_of_draws_is_shrunk_toward_independence():
     chol = site_priors.correlation(z)
     got = chol @ chol.T
     shrink = 3 / 4003
-    np.testing.assert_allclose(got, (1 - shrink) * np.corrcoef(z, rowvar=False) + shrink * np.eye(3),
+    expected = (1 - shrink) * np.corrcoef(z, rowvar=False) + shrink * np.eye(3)
+    np.testing.assert_allclose(got, expected,
                                atol=1e-10)
     np.testing.assert_allclose(got, r, atol=0.05)
     # a constant column (a degenerate site) is uncorrelated with the rest

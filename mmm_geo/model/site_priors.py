@@ -32,8 +32,8 @@ from __future__ import annotations
 from typing import Dict, Optional, Tuple
 
 import jax.numpy as jnp
-import numpy as np
 import jax.scipy.linalg as jsl
+import numpy as np
 import numpyro
 import numpyro.distributions as dist
 from numpyro.distributions.transforms import IdentityTransform, biject_to
