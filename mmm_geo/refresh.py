@@ -22,7 +22,10 @@ saturation) stays tied together.
 
 The data must have the previous run's geos, channels, controls and treatments, and start with its
 periods (it may have more); else exit 2 naming what differs. The likelihood sees the previous
-periods again, which the widening allows for (``RefreshConfig``).
+periods again, which the widening allows for (``RefreshConfig``). With ``refresh.new_weeks=true``
+it sees only the periods after the previous training window (``ModelData.seen``; the earlier ones
+are the adstock's history and the window of the ROI), and lift tests measured only in that window
+are left out: the previous posterior holds them, so each period counts once.
 
 The run records the refresh in ``metrics.json["refresh"]`` (:func:`record`) and in its config
 (``refresh_from``), and writes ``refresh.csv`` (:func:`changes`).
@@ -66,6 +69,7 @@ class Previous(NamedTuple):
     end: int            # the length of its training window (periods)
     widen: float
     correlated: bool = False        # a joint prior (the posterior's correlations kept)
+    new_weeks: bool = False         # the likelihood sees only the periods after ``end``
     priors: Optional[dict] = None   # {site: (loc, scale)}: what ModelData.priors holds
     kept: Optional[dict] = None     # {site: why}: the sites at their configured priors
 
@@ -92,7 +96,8 @@ def previous(cfg: FitConfig, ds: xr.Dataset, lengths: List[int]) -> Previous:
         raise ConfigError(f"refresh_from={path}: the previous run was fitted on the first {end} "
                           f"periods, this fit on only {lengths[-1]}: its posterior has seen the "
                           "periods held out here\n  fix: a smaller validation.holdout")
-    return Previous(run, end, float(cfg.refresh.widen), bool(cfg.refresh.correlated))
+    return Previous(run, end, float(cfg.refresh.widen), bool(cfg.refresh.correlated),
+                    new_weeks=bool(cfg.refresh.new_weeks))
 
 
 def _names(ds: xr.Dataset, dim: str) -> List[str]:
@@ -212,7 +217,7 @@ def record(previous: Previous, n_train: int) -> dict:
             "widen": previous.widen, "previous_periods": previous.end, "periods": n_train,
             "new_periods": n_train - previous.end,
             "sites": sorted(set(previous.priors) - {site_priors.JOINT}),
-            "correlated": site_priors.JOINT in previous.priors,
+            "correlated": site_priors.JOINT in previous.priors, "new_weeks": previous.new_weeks,
             "kept": previous.kept}
 
 
@@ -245,6 +250,7 @@ def print_changes(table: pd.DataFrame, rec: dict) -> None:
     print(f"\nRefresh of {rec['from']}: {rec['new_periods']} new periods (fitted on "
           f"{rec['periods']}, the previous run on {rec['previous_periods']}); the previous "
           f"posterior (sd x {rec['widen']:g}) is the prior of {len(rec['sites'])} sites"
+          + ("; the likelihood sees only the new periods" if rec.get("new_weeks") else "")
           + (f"; configured priors kept for {', '.join(rec['kept'])}" if rec["kept"] else ""))
     print("ROI before (previous run), under the refreshed prior and after: median [90% interval]")
     cols = ["channel", "before", "before_p5", "before_p95", "prior", "after", "after_p5",

@@ -116,7 +116,8 @@ def window_data(cfg: FitConfig, ds: xr.Dataset, n_train: int,
                 previous: Optional[refresh.Previous] = None) -> Tuple[Scaling, ModelData]:
     """The scaling and model inputs of a fit on the first ``n_train`` periods of ``ds`` (every
     period is in the inputs; ``train`` marks the fitted ones), after checking that window; with
-    ``previous``, a refresh: its scaling, and its posterior as the priors."""
+    ``previous``, a refresh: its scaling, its posterior as the priors, and with ``new_weeks`` a
+    likelihood of the periods after its window only (its posterior holds the earlier ones)."""
     train = ds.isel({dims.TIME: slice(0, n_train)})
     check_window(n_train, cfg.model.adstock.max_lag, ds.attrs["source"])
     names, where = [str(c) for c in ds[dims.CHANNEL].values], f"{ds.attrs['source']} (first {n_train} periods)"
@@ -128,7 +129,8 @@ def window_data(cfg: FitConfig, ds: xr.Dataset, n_train: int,
                         where, var)
     scaling = fit_scaling(train) if previous is None else previous.run.scaling
     bases = time_bases(ds.sizes[dims.TIME], cfg.model, n_train)
-    data = model_data(ds, scaling, np.float64 if cfg.inference.x64 else np.float32, bases, n_train)
+    data = model_data(ds, scaling, np.float64 if cfg.inference.x64 else np.float32, bases, n_train,
+                      previous.end if previous is not None and previous.new_weeks else 0)
     if previous is not None:
         data = data._replace(priors=previous.priors)
     return scaling, data

@@ -2,6 +2,7 @@
 
     python scripts/refresh_study.py [--out experiments/refresh_study] [--geos 4] [--channels 3]
         [--first 52] [--months 6] [--step 4] [--warmup 300] [--draws 300] [--widen 2] [--joint]
+        [--new-weeks] [--seed 0]
 
 One panel of ``first + months * step`` weeks (``mmm_geo.data.simulate``, seed 0) is cut into
 growing windows: month 0 fits the first ``first`` weeks; month m adds ``step`` weeks. Each month is
@@ -107,6 +108,8 @@ def main() -> None:
     ap.add_argument("--widen", type=float, default=RefreshConfig().widen)
     ap.add_argument("--joint", action="store_true",
                     help="the joint prior (refresh.correlated=true), not per-site priors")
+    ap.add_argument("--new-weeks", action="store_true",
+                    help="the likelihood sees only the new weeks (refresh.new_weeks=true)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     out = Path(args.out)
@@ -118,7 +121,7 @@ def main() -> None:
     assert all(abs(whole[c] / truth["national"][c]["roi"] - 1) < 1e-3 for c in channels), whole
     inference = InferenceConfig(chains=2, warmup=args.warmup, draws=args.draws, progress_bar=False)
     base = FitConfig(model=ModelConfig(adstock=AdstockConfig(max_lag=sim.max_lag)),
-                     inference=inference, refresh=RefreshConfig(args.widen, args.joint),
+                     inference=inference, refresh=RefreshConfig(args.widen, args.new_weeks, args.joint),
                      name="refresh_study")
     rows, start = [], time.perf_counter()
     for month in range(args.months + 1):
@@ -145,7 +148,7 @@ def main() -> None:
     print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     print(result.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     print(json.dumps({"wall_s": round(time.perf_counter() - start), "widen": args.widen,
-                      "correlated": args.joint,
+                      "correlated": args.joint, "new_weeks": args.new_weeks,
                       "panel": f"{sim.geos} geos x {sim.weeks} weeks x {sim.channels} channels"}))
 
 

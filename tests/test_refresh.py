@@ -239,3 +239,46 @@ def test_refresh_fit_end_to_end(quick_run, tmp_path):
     sd = np.minimum(2.0 * post.std(0, ddof=1), 0.9)
     assert np.all(np.abs(prior.mean(0) - post.mean(0)) < 4 * sd / np.sqrt(len(prior)))
     np.testing.assert_allclose(prior.std(0), sd, rtol=0.2)
+
+
+def test_a_refresh_likelihood_leaves_out_the_periods_its_priors_hold(tiny_dataset):
+    data, cfg = _tiny_data(tiny_dataset)
+    seen = data._replace(seen=30)
+    np.testing.assert_array_equal(site_priors.observed(seen), np.asarray(data.train) & (np.arange(40) >= 30))
+
+    def log_density(d, y):
+        tr = numpyro.handlers.trace(numpyro.handlers.seed(model, 3)).get_trace(d, cfg, y)
+        return float(tr["y"]["fn"].log_prob(tr["y"]["value"]).sum())     # masked cells give 0
+
+    moved_early = data.y.at[:, :30].add(5.0)             # KPI changed only in the seen periods
+    assert log_density(seen, moved_early) == pytest.approx(log_density(seen, data.y), rel=1e-6)
+    assert log_density(data, moved_early) != pytest.approx(log_density(data, data.y), rel=1e-3)
+
+
+def test_a_refresh_leaves_out_lift_tests_measured_only_in_the_previous_window():
+    import xarray as xr
+    from mmm_geo.data.lift import lift_data
+
+    window = np.zeros((3, 1, 10), bool)
+    window[0, :, 1:3], window[1, :, 3:6], window[2, :, 7:9] = True, True, True   # before, across, after 5
+    ds = xr.Dataset({"lift_channel": ("lift_test", np.zeros(3, int)),
+                     "lift_window": (("lift_test", "geo", "time"), window),
+                     "lift_spend": (("lift_test", "geo", "time"), window * 1.0),
+                     "lift_measured": ("lift_test", np.ones(3)), "lift_se": ("lift_test", np.ones(3)),
+                     "population": ("geo", np.ones(1))}, coords={"channel": ["tv"]})
+    train = np.ones(10, bool)
+    assert lift_data(ds, lambda s: s, 1.0, train).channel.shape == (3,)
+    assert lift_data(ds, lambda s: s, 1.0, train, seen=5).channel.shape == (2,)
+    assert lift_data(ds, lambda s: s, 1.0, train, seen=9) is None
+
+
+def test_new_weeks_reaches_the_refresh_likelihood(quick_run):
+    from mmm_geo.run import window_data
+
+    longer = dataclasses.replace(TINY_SIM, weeks=48)
+    for new_weeks, seen in ((False, 0), (True, 40)):
+        s = setup(_refresh_cfg(quick_run, longer, refresh=RefreshConfig(new_weeks=new_weeks)))
+        data = window_data(s.cfg, s.ds, s.lengths[-1], s.previous)[1]
+        assert data.seen == seen
+        assert int(site_priors.observed(data).sum()) == 48 - seen
+        assert refresh.record(s.previous, 48)["new_weeks"] is new_weeks

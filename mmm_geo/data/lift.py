@@ -162,15 +162,16 @@ def with_lift_tests(ds: xr.Dataset, df: pd.DataFrame, source: str, date_format=N
 
 
 def lift_data(ds: xr.Dataset, exposure: Callable[[np.ndarray], np.ndarray], kpi_scale: float,
-              train: np.ndarray, dtype=np.float32):
-    """:class:`LiftData` of the tests measured within the ``train`` periods (bool (time,)), or None.
+              train: np.ndarray, dtype=np.float32, seen: int = 0):
+    """:class:`LiftData` of the tests measured within the ``train`` periods (bool (time,)), less
+    those measured only in the first ``seen`` (already in a refresh's priors), or None.
 
     ``exposure(spend)`` maps spend (..., geo, time, channel) to the model's scaled exposure.
     """
     if "lift_channel" not in ds:
         return None
     window = ds["lift_window"].values
-    keep = ~window[:, :, ~np.asarray(train, bool)].any((1, 2))
+    keep = ~window[:, :, ~np.asarray(train, bool)].any((1, 2)) & window[:, :, seen:].any((1, 2))
     if not keep.any():
         return None
     chan, window = ds["lift_channel"].values[keep], window[keep]

@@ -46,6 +46,9 @@ class ModelData(NamedTuple):
         frequency: the average frequency of reach & frequency channels, (geo, time, channel);
             1 for the other channels and where a channel reached no one (its exposure is 0
             there, so the value does not matter); None: no such channel.
+        seen: the first ``seen`` periods are already in the priors (a refresh's previous
+            window, ``mmm_geo.refresh``): the likelihood leaves them out
+            (``mmm_geo.model.site_priors.observed``).
     """
 
     y: np.ndarray
@@ -61,6 +64,7 @@ class ModelData(NamedTuple):
     treatments: Optional[np.ndarray] = None
     priors: Optional[dict] = None
     frequency: Optional[np.ndarray] = None
+    seen: int = 0
 
 
 @dataclass(frozen=True)
@@ -118,13 +122,14 @@ def fit_scaling(ds: xr.Dataset) -> Scaling:
 
 
 def model_data(ds: xr.Dataset, s: Scaling, dtype=np.float32, bases: Tuple[np.ndarray, ...] = (),
-               n_train: Optional[int] = None) -> ModelData:
+               n_train: Optional[int] = None, seen: int = 0) -> ModelData:
     """Scale a Dataset into :class:`ModelData`.
 
     ``bases`` is (trend, season) from ``mmm_geo.model.hierarchical.time_bases`` (empty: no trend or
     seasonality terms, enough for media-only analysis); ``n_train`` the length of the training
     window (None: all); the likelihood sees its periods that are not excluded, and lift tests
-    measured in any other period are left out.
+    measured in any other period are left out; ``seen`` the periods already in the priors
+    (:attr:`ModelData.seen`; lift tests measured only in them are left out too).
     """
     pop = ds["population"].values[:, None]
     n_time = ds.sizes["time"]
@@ -134,7 +139,7 @@ def model_data(ds: xr.Dataset, s: Scaling, dtype=np.float32, bases: Tuple[np.nda
     trend, season = bases or (np.zeros((n_time, 0)), np.zeros((n_time, 0)))
     n_train = n_time if n_train is None else n_train
     train = (np.arange(n_time) < n_train) & ~excluded(ds)
-    lift = lift_data(ds, lambda spend: exposure_scaled(spend, ds, s), s.kpi_scale, train, dtype)
+    lift = lift_data(ds, lambda spend: exposure_scaled(spend, ds, s), s.kpi_scale, train, dtype, seen)
     kpi_unit = s.kpi_scale * ds["population"].values
     revenue = kpi_unit[:, None] * ds["revenue_per_kpi"].values * train[None, :]
     total_revenue = float((revenue * y).sum())
@@ -142,7 +147,8 @@ def model_data(ds: xr.Dataset, s: Scaling, dtype=np.float32, bases: Tuple[np.nda
     arrays = (y, media, controls, trend, season)
     return ModelData(*(a.astype(dtype) for a in arrays), train, (revenue / total_revenue).astype(dtype),
                      spend_share.astype(dtype), kpi_unit.astype(dtype), lift,
-                     tr.model_inputs(ds, s.treatment_ref).astype(dtype), frequency=frequency(ds, dtype))
+                     tr.model_inputs(ds, s.treatment_ref).astype(dtype), frequency=frequency(ds, dtype),
+                     seen=seen)
 
 
 def frequency(ds: xr.Dataset, dtype=np.float32) -> Optional[np.ndarray]:

@@ -248,7 +248,7 @@ def _model(data: ModelData, cfg: ModelConfig, y: Optional[jnp.ndarray]) -> None:
     sigma = p["sigma"][:, None] if cfg.sigma_per_geo else p["sigma"]
     with numpyro.plate(dims.GEO, data.y.shape[0], dim=-2), \
             numpyro.plate(dims.TIME, data.y.shape[1], dim=-1), \
-            numpyro.handlers.mask(mask=jnp.asarray(data.train)[None, :]):
+            numpyro.handlers.mask(mask=site_priors.observed(data)[None, :]):
         likelihood = LIKELIHOODS[cfg.likelihood](mu, sigma, p["nu"], p["concentration"],
                                                  data.kpi_unit[:, None])
         numpyro.sample("y", likelihood, obs=None if y is None else observed(y, data, cfg))

@@ -35,7 +35,7 @@ from mmm_geo import dims
 from mmm_geo.config import MediaPriorConfig, ModelConfig, SynergyConfig, TimeVaryingConfig
 from mmm_geo.errors import ConfigError
 from mmm_geo.model import media as mm
-from mmm_geo.model import priors
+from mmm_geo.model import priors, site_priors
 
 PREFIX = "mediator"       # the mediator equation's sites are mediator_<site>
 OBSERVED = "mediator"     # the observed mediator site
@@ -107,7 +107,7 @@ def sample(data, cfg: ModelConfig, med: Mediation, observe: bool) -> None:
         sigma = priors.sample("sigma", cfg.mediation.sigma)
     mu = mean(data, med, {f"{PREFIX}_{k}": v for k, v in q.items()})
     with numpyro.plate(dims.GEO, n_geo, dim=-2), numpyro.plate(dims.TIME, data.y.shape[1], dim=-1), \
-            numpyro.handlers.mask(mask=jnp.asarray(data.train)[None, :]):
+            numpyro.handlers.mask(mask=site_priors.observed(data)[None, :]):
         numpyro.sample(OBSERVED, dist.Normal(mu, sigma), obs=media[..., med.mediator] if observe else None)
 
 

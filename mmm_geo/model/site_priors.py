@@ -25,6 +25,9 @@ raveled), and :meth:`override.correlate` adds ``log N(z; 0, R) - sum log N(z_i; 
 log density, so the prior over the matched sites is the multivariate normal with those marginals
 and correlations (:func:`correlation` gives ``L`` from the previous posterior's draws). Prior
 predictive draws (``numpyro.infer.Predictive``) ignore the factor: they show the marginals.
+
+:func:`observed` is the likelihood's mask: a refresh with ``refresh.new_weeks`` leaves out the
+periods its priors already hold (``ModelData.seen``), so they count once.
 """
 
 from __future__ import annotations
@@ -43,6 +46,11 @@ SHIFTED = {"baseline_level": "baseline"}   # site -> the variable its prior is m
 MIN_SCALE = 1e-3    # floor of a matched scale (unconstrained units): a degenerate site stays proper
 JOINT = "_correlation"   # table key of the joint prior's Cholesky factor (not a site)
 Table = Dict[str, Tuple[jnp.ndarray, ...]]
+
+
+def observed(data) -> jnp.ndarray:
+    """The periods the likelihood sees, bool (time,): ``data.train`` from ``data.seen`` on."""
+    return jnp.asarray(data.train) & (jnp.arange(data.train.shape[0]) >= data.seen)
 
 
 def unconstrained(draws: np.ndarray, support) -> np.ndarray:
