@@ -54,8 +54,15 @@ def test_simulated_rf_channel_has_frequencies_and_its_true_optimum(panel):
     for col in ("tv_spend", "tv_impressions", "search_impressions", "social_spend"):
         np.testing.assert_array_equal(plain[col], frame[col])
     assert not np.allclose(plain["revenue"], frame["revenue"])
-    with pytest.raises(ValueError, match="reach & frequency"):
+    with pytest.raises(ValueError, match=r"reach & frequency channels \['tv'\] need"):
         true_revenue(np.zeros((3, 60, 3)), truth)
+    # at the panel's own frequencies the true response is the truth's media total; at the true
+    # optimal frequency the same spend buys more; at frequency 1 (everyone reached once) less
+    spend = np.stack([frame[f"{c}_spend"].to_numpy().reshape(3, 60) for c in truth["channels"]], -1)
+    own = true_revenue(spend, truth, {"tv": frame["tv_frequency"].to_numpy().reshape(3, 60)})
+    assert own.sum() == pytest.approx(truth["media_total"], rel=1e-6)
+    best = true_revenue(spend, truth, {"tv": truth["rf"]["tv"]["optimal_frequency"]}).sum()
+    assert best > own.sum() > true_revenue(spend, truth, {"tv": 1.0}).sum()
     # the dataset: frequency of tv, NaN for the others; the fit's config names tv as R&F
     assert np.isfinite(ds["frequency"].sel(channel="tv")).all()
     assert np.isnan(ds["frequency"].sel(channel="search")).all()

@@ -288,7 +288,7 @@ def _revenue(x: np.ndarray, media: Media, pop: np.ndarray) -> np.ndarray:
     return media_effect(x, media) * pop[:, None, None]
 
 
-def true_revenue(spend: np.ndarray, truth: dict) -> np.ndarray:
+def true_revenue(spend: np.ndarray, truth: dict, frequency: Optional[dict] = None) -> np.ndarray:
     """The TRUE incremental revenue (geo, time) of any spend (geo, time, channel) of a simulated
     panel's geos and channels, every channel's own and every synergy, from its truth dict
     (``simulate``'s, or ``truth.json``).
@@ -296,19 +296,28 @@ def true_revenue(spend: np.ndarray, truth: dict) -> np.ndarray:
     The same response as the truth's contributions (``_truth``), on the exposure the spend buys at
     the panel's cost per impression (the table's impressions are rounded to whole numbers, a
     relative difference below 1e-6). The panel starts from zero: spend before its first week
-    does not carry over.
+    does not carry over. A panel with reach & frequency channels needs each one's planned average
+    frequency, ``frequency[name]``: a number, or (geo, time) (the panel's own: its
+    ``<name>_frequency`` column); its impressions then reach ``impressions / frequency`` people
+    (``mmm_geo.data.sim_rf``).
     """
-    if truth.get("rf"):
-        raise ValueError("true_revenue: a panel with reach & frequency channels needs the planned "
-                         "frequency, which it does not take")
     p = {key: np.asarray(v, float) for key, v in truth["params"].items() if key != "synergy"}
-    chans = truth["channels"].values()
+    names, chans = list(truth["channels"]), truth["channels"].values()
     media = Media([ch["adstock"] for ch in chans], [ch["saturation"] for ch in chans], p,
                   p["lag_weights"], p["beta_geo"],
                   tuple((int(i), int(j), k) for i, j, k in truth["params"].get("synergy", [])),
                   p.get("time_mult"))
     pop = p["population"]
     x = spend / p["cost_per_impression"] / pop[:, None, None] / p["media_unit"]
+    rf, frequency = truth.get("rf") or {}, frequency or {}
+    if set(rf) - set(frequency):
+        raise ValueError(f"true_revenue: the reach & frequency channels {sorted(set(rf) - set(frequency))} "
+                         "need their planned frequency: pass frequency={name: f}")
+    for name, own in rf.items():
+        j = names.index(name)
+        f = np.broadcast_to(np.asarray(frequency[name], float), x.shape[:2])
+        x[..., j] = np.where(x[..., j] > 0, x[..., j] * sim_rf.per_impression(
+            np.maximum(f, 1.0), own["half_saturation"], own["slope"]), 0.0)
     return total_effect(x, media) * pop[:, None]
 
 
