@@ -10,14 +10,16 @@ policies pick one test each:
 - ``widest``: the channel whose ROI has the widest 90 % interval, with its candidate closest in
   cost to the top test.
 
-Each chosen test's lift is simulated from the TRUTH (the model's lift function at the simulator's
-true parameters, plus noise of the design's standard error), the panel is refitted with it as a
-lift test (``data.lift_tests``) and the budget re-optimised. Regret = true value of the true
+Each chosen test's lift is simulated from the TRUTH (the simulator's own response, plus noise of
+the design's standard error), the panel is refitted with it as a lift test (``data.lift_tests``) and the budget re-optimised. Regret = true value of the true
 optimal split - true value of the recommended split, both under the simulator's response at the
-same budget and horizon. The candidates are spend cuts (go-dark and halving), which a lift-test
+same budget and horizon. With ``--noise-draws K`` each chosen test is measured K times, with the
+same K standard-normal draws for every test (common random numbers: two policies that pick one
+test get the same result, and the policies differ only by their tests), one refit each. The
+candidates are spend cuts (go-dark and halving), which a lift-test
 row on the recorded data expresses exactly.
 
-    .venv/bin/python scripts/design_study.py --seeds 0 1 2 3 4 --out /tmp/design_study
+    .venv/bin/python scripts/design_study.py --seeds 0 1 2 3 4 --out /tmp/design_study [--noise-draws 3]
     (one JSON per seed in --out, written as each finishes; a re-run skips finished seeds. Run a
     seed's compiled programs are freed after it: without that, 19 fits in one process reached the
     kernel's limit of 65,530 memory maps and LLVM failed with "Cannot allocate memory".)
@@ -32,7 +34,6 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
@@ -41,11 +42,8 @@ from mmm_geo.analysis.contributions import sites
 from mmm_geo.analysis.roi import channel_metrics
 from mmm_geo.config import (AdstockConfig, DataConfig, DesignConfig, FitConfig, InferenceConfig,
                             ModelConfig, OptimizeConfig, OptimizerConfig, SimulationConfig)
-from mmm_geo.coverage import true_optimum, true_value, truth_as_draw
-from mmm_geo.data.lift import lift_kpi_units
-from mmm_geo.data.scaling import model_data
-from mmm_geo.data.simulate import simulate
-from mmm_geo.model import media as mm
+from mmm_geo.coverage import true_optimum, true_value
+from mmm_geo.data.simulate import simulate, true_revenue
 from mmm_geo.optimize.design import Candidate, candidate_frame, candidate_tests, design, noise_se
 from mmm_geo.optimize.plan import plan_run
 from mmm_geo.optimize.problem import cells
@@ -53,15 +51,17 @@ from mmm_geo.run import fit, load_run
 
 
 def true_lift(run, cand: Candidate, n_train: int, truth: dict) -> float:
-    """The candidate's lift under the simulator's true parameters, KPI units."""
-    one = candidate_tests(run.ds, [cand], n_train)
-    one = one.assign(lift_spend=one["lift_spend"] * abs(cand.change))
-    data = model_data(one, run.scaling, np.float64)
-    params = {k: jnp.asarray(v[0]) for k, v in truth_as_draw(truth, run.scaling).items()}
-    with jax.enable_x64(True):
-        got = mm.lift(mm.spec(run.config.model, data.media.shape[-1]), params,
-                      jnp.asarray(data.media), jax.tree.map(jnp.asarray, data.lift))
-    return float(np.asarray(got)[0] * lift_kpi_units(one, run.scaling.kpi_scale)[0])
+    """The candidate's lift under the simulator's TRUE response (``true_revenue``), KPI units: the
+    revenue of the recorded spend minus that with the test's cells at ``1 + change`` times their
+    spend, over the test's cells (as a lift test is read: ``mmm_geo.data.lift``)."""
+    window = candidate_tests(run.ds, [cand], n_train)["lift_window"].values[0] > 0   # (geo, time)
+    names = [str(c) for c in run.ds[dims.CHANNEL].values]
+    spend = run.ds["spend"].values[..., [names.index(c) for c in truth["channels"]]]
+    cut = spend.copy()
+    j = list(truth["channels"]).index(cand.channel)
+    cut[..., j] = np.where(window, spend[..., j] * (1 + cand.change), spend[..., j])
+    diff = (true_revenue(spend, truth) - true_revenue(cut, truth)) / run.ds["revenue_per_kpi"].values
+    return float(diff[window].sum())
 
 
 def lift_row(run, cand: Candidate, n_train: int, measured: float, se: float) -> dict:
@@ -108,28 +108,36 @@ def one_seed(seed: int, out: Path, args) -> dict:
     width = {str(c): float(q.sel(quantile=0.95, channel=c) - q.sel(quantile=0.05, channel=c))
              for c in q[dims.CHANNEL].values}
     rng = np.random.default_rng(1000 + seed)
+    noise = np.random.default_rng([seed, 99]).standard_normal(args.noise_draws)   # common to all tests
     n_train = run.ds.sizes[dims.TIME]
     result = {"seed": seed, "true_optimum": best, "regret_before": regret0, "design_s": design_s,
-              "candidates": len(table), "roi_width": width, "policies": {}}
+              "candidates": len(table), "roi_width": width, "noise": noise.tolist(), "policies": {}}
+    done = {}                    # (test, draw) -> regret after: policies that pick one test share it
     for name, row in pick(table, width, rng).items():
         cand = Candidate(row["channel"], row["geos"], int(row["weeks"]), float(row["change"]))
         cells_mask = candidate_tests(run.ds, [cand], n_train)["lift_window"].values > 0
         se = float(noise_se(run, cells_mask, n_train, dcfg.se_factor)[0])
         lift = true_lift(run, cand, n_train, truth)
-        measured = lift + se * rng.standard_normal()
-        folder = out / f"s{seed}" / name
-        folder.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame([lift_row(run, cand, n_train, measured, se)]).to_csv(folder / "lift.csv", index=False)
-        cfg = dataclasses.replace(base_cfg, data=DataConfig(lift_tests=str(folder / "lift.csv")))
-        fit(cfg, folder / "run")
-        after = plan_run(load_run(folder / "run"), opt)
-        regret = best - value(after.plans["recommended"])
+        regrets = []
+        for k, z in enumerate(noise):
+            if (cand, k) not in done:
+                slug = f"{cand.channel}_{cand.geos.replace('|', '+')}_x{1 + cand.change:g}_n{k}"
+                folder = out / f"s{seed}" / slug
+                folder.mkdir(parents=True, exist_ok=True)
+                row_k = lift_row(run, cand, n_train, lift + se * z, se)
+                pd.DataFrame([row_k]).to_csv(folder / "lift.csv", index=False)
+                cfg = dataclasses.replace(base_cfg, data=DataConfig(lift_tests=str(folder / "lift.csv")))
+                fit(cfg, folder / "run")
+                done[cand, k] = best - value(plan_run(load_run(folder / "run"), opt).plans["recommended"])
+                jax.clear_caches()
+            regrets.append(done[cand, k])
         result["policies"][name] = {"channel": cand.channel, "geos": cand.geos, "change": cand.change,
                                     "cost": float(row["cost"]), "evsi": float(row["evsi"]),
-                                    "true_lift": lift, "measured": measured, "se": se,
-                                    "regret_after": regret, "reduction": regret0 - regret}
+                                    "true_lift": lift, "se": se, "regret_after": regrets,
+                                    "reduction": float(regret0 - np.mean(regrets))}
         print(f"seed {seed} {name}: {cand.channel} {cand.geos} x{1 + cand.change:g}, cost "
-              f"{row['cost']:,.0f}, regret {regret0:,.0f} -> {regret:,.0f}", flush=True)
+              f"{row['cost']:,.0f}, regret {regret0:,.0f} -> {np.mean(regrets):,.0f} "
+              f"(mean of {len(regrets)} noise draws)", flush=True)
     return result
 
 
@@ -141,6 +149,10 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--draws", type=int, default=300)
     ap.add_argument("--outer", type=int, default=60)
+    ap.add_argument("--noise-draws", type=int, default=1,
+                    help="measured lifts per chosen test (lift + se * z_k, the same z_k for every "
+                         "test: common random numbers), each refitted; a policy's reduction is "
+                         "the mean over them")
     ap.add_argument("--out", type=Path, default=Path("/tmp/design_study"))
     args = ap.parse_args()
     rows = []
@@ -154,6 +166,11 @@ def main() -> None:
     summary = {p: float(np.mean([r["policies"][p]["reduction"] for r in rows]))
                for p in ("top", "random", "widest")}
     summary["regret_before"] = float(np.mean([r["regret_before"] for r in rows]))
+    for other in ("random", "widest"):     # paired by seed: top's reduction minus the other's
+        diff = [r["policies"]["top"]["reduction"] - r["policies"][other]["reduction"] for r in rows]
+        summary[f"top_minus_{other}"] = float(np.mean(diff))
+        summary[f"top_minus_{other}_se"] = (float(np.std(diff, ddof=1) / np.sqrt(len(diff)))
+                                            if len(diff) > 1 else None)
     (args.out / "design_study.json").write_text(json.dumps({"seeds": rows, "mean": summary}, indent=2,
                                                            default=float))
     print("mean regret reduction:", json.dumps(summary, indent=1))
