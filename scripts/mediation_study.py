@@ -16,6 +16,7 @@ Both give the true direct and indirect (and total) revenue effects of each upstr
 the media effects is fixed at its true value in both (a nuisance, as in the recovery test).
 
     .venv/bin/python scripts/mediation_study.py --seeds 0 1 2 --out experiments/mediation
+        [--geos 6] [--noise 0.3] [--chains 2] [--warmup 300] [--draws 300]
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ def _rows(method: str, seed: int, metrics, truth: dict, health: dict) -> list:
 
 def study(seed: int, args) -> list:
     sim = SimulationConfig(geos=args.geos, weeks=args.weeks, channels=3, seed=seed,
-                           mediation=SimMediation(mediator=args.mediator, upstream=args.upstream))
+                           mediation=SimMediation(mediator=args.mediator, upstream=args.upstream,
+                                                  noise=args.noise))
     model = ModelConfig(mediation=MediationConfig(mediator=args.mediator, upstream=args.upstream),
                         priors=PriorsConfig(media_geo_sd=Prior("fixed", sim.media_geo_sd, 0.0)))
     inference = InferenceConfig(chains=args.chains, warmup=args.warmup, draws=args.draws, progress_bar=False)
@@ -108,6 +110,8 @@ def main() -> None:
     parser.add_argument("--weeks", type=int, default=104)
     parser.add_argument("--mediator", default="search")
     parser.add_argument("--upstream", nargs="+", default=["social"])
+    parser.add_argument("--noise", type=float, default=SimMediation().noise,
+                        help="the mediator's own weekly variation, a multiple of its baseline")
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--draws", type=int, default=300)
