@@ -228,18 +228,18 @@ class ValidationConfig:
 class RefreshConfig:
     """A refresh (``refresh_from``, ``mmm_geo.refresh``): each parameter's prior is the previous
     run's posterior, moment-matched on its unconstrained scale (log for positive parameters), its
-    sd times ``widen`` but at most the configured prior's sd. By default the refit's likelihood
-    sees the previous weeks again, so they count about ``1 + 1 / widen**2`` times: ``widen`` > 1
-    keeps the double-counting small (2: 1.25 times). ``new_weeks``: the likelihood sees only the
-    periods after the previous run's window (and lift tests measured after it), so each period
-    counts once (Bayes' rule up to the matching: ``widen`` 1). ``correlated``: the matched sites'
-    prior is joint, a multivariate normal with the previous posterior's correlations
-    (``site_priors.JOINT``). Both false by default (chosen by scripts/refresh_study.py,
-    RESULTS.md sessions 13, 15 and 16): independent per-site priors over all weeks."""
+    sd times ``widen`` but at most the configured prior's sd. ``new_weeks`` (default): the refit's
+    likelihood sees only the periods after the previous run's window (and lift tests measured
+    after it), so each period counts once; false: it sees the previous weeks again, so they count
+    about ``1 + 1 / widen**2`` times. ``correlated`` (default): the matched sites' prior is joint,
+    a multivariate normal with the previous posterior's correlations (``site_priors.JOINT``);
+    false: independent per-site priors. ``widen`` 1 with both is Bayes' rule up to the normal
+    approximation. The defaults were chosen by scripts/refresh_study.py over 5 seeds (RESULTS.md,
+    session 16); the earlier default (all weeks, per site, widen 2) covered less and moved more."""
 
-    widen: float = 2.0
-    new_weeks: bool = False
-    correlated: bool = False
+    widen: float = 1.0
+    new_weeks: bool = True
+    correlated: bool = True
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ sampled non-centred inside the mediator equation, and those nothing depends on o
 below them have their own priors: a hierarchy's mean and spread (``baseline_mean``,
 ``baseline_sd``, ``media_geo_sd``), which then no longer affect the fit. A channel's ROI prior
 (``media_roi``) is its ROI over the training window: the previous window's ROI becomes the prior
-of the new one's. With ``refresh.correlated=true`` (off by default, see scripts/RESULTS.md) the
+of the new one's. With ``refresh.correlated`` (the default; false: independent per-site priors) the
 per-site priors are the marginals of one joint prior: a multivariate normal on the unconstrained
 scale with the previous posterior's correlations between the matched sites
 (``site_priors.JOINT``; shrunk toward independence by d / (n + d) for d values from n draws), so
@@ -21,11 +21,12 @@ what the data identify only jointly (a channel's effect against the baseline, ca
 saturation) stays tied together.
 
 The data must have the previous run's geos, channels, controls and treatments, and start with its
-periods (it may have more); else exit 2 naming what differs. The likelihood sees the previous
-periods again, which the widening allows for (``RefreshConfig``). With ``refresh.new_weeks=true``
-it sees only the periods after the previous training window (``ModelData.seen``; the earlier ones
-are the adstock's history and the window of the ROI), and lift tests measured only in that window
-are left out: the previous posterior holds them, so each period counts once.
+periods (it may have more); else exit 2 naming what differs. With ``refresh.new_weeks`` (the
+default) the likelihood sees only the periods after the previous training window
+(``ModelData.seen``; the earlier ones are the adstock's history and the window of the ROI), and
+lift tests measured only in that window are left out: the previous posterior holds them, so each
+period counts once. With ``refresh.new_weeks=false`` it sees the previous periods again, which a
+widening > 1 allows for (``RefreshConfig``).
 
 The run records the refresh in ``metrics.json["refresh"]`` (:func:`record`) and in its config
 (``refresh_from``), and writes ``refresh.csv`` (:func:`changes`).

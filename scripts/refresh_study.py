@@ -1,8 +1,8 @@
 """Monthly refreshes against independent refits on a simulated panel.
 
     python scripts/refresh_study.py [--out experiments/refresh_study] [--geos 4] [--channels 3]
-        [--first 52] [--months 6] [--step 4] [--warmup 300] [--draws 300] [--widen 2] [--joint]
-        [--new-weeks] [--seed 0]
+        [--first 52] [--months 6] [--step 4] [--warmup 300] [--draws 300] [--widen W] [--[no-]joint]
+        [--[no-]new-weeks] [--seed 0]     (defaults: RefreshConfig's)
 
 One panel of ``first + months * step`` weeks (``mmm_geo.data.simulate``, seed 0) is cut into
 growing windows: month 0 fits the first ``first`` weeks; month m adds ``step`` weeks. Each month is
@@ -106,10 +106,11 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--draws", type=int, default=300)
     ap.add_argument("--widen", type=float, default=RefreshConfig().widen)
-    ap.add_argument("--joint", action="store_true",
-                    help="the joint prior (refresh.correlated=true), not per-site priors")
-    ap.add_argument("--new-weeks", action="store_true",
-                    help="the likelihood sees only the new weeks (refresh.new_weeks=true)")
+    ap.add_argument("--joint", action=argparse.BooleanOptionalAction, default=RefreshConfig().correlated,
+                    help="the joint prior (refresh.correlated), or per-site priors")
+    ap.add_argument("--new-weeks", action=argparse.BooleanOptionalAction,
+                    default=RefreshConfig().new_weeks,
+                    help="the likelihood sees only the new weeks (refresh.new_weeks), or all")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     out = Path(args.out)
