@@ -221,7 +221,8 @@ def test_refresh_fit_end_to_end(quick_run, tmp_path):
     saved = [json.loads((run / "scaling.json").read_text()) for run in (out, quick_run)]
     assert saved[0] == saved[1]
     rec = metrics["refresh"]
-    assert rec["from"] == str(quick_run) and rec["widen"] == 1.0 and rec["correlated"] and rec["new_weeks"]
+    assert rec["from"] == str(quick_run) and rec["widen"] == 1.0
+    assert rec["correlated"] and rec["new_weeks"]
     assert (rec["previous_periods"], rec["periods"], rec["new_periods"]) == (40, 44, 4)
     assert {"media_roi", "media_geo", "baseline_level", "sigma"} <= set(rec["sites"])
     assert set(rec["kept"]) == {"trend_coef", "baseline_mean", "baseline_sd", "media_geo_sd"}
@@ -233,7 +234,8 @@ def test_refresh_fit_end_to_end(quick_run, tmp_path):
     np.testing.assert_allclose(table["after"], summary["median"], rtol=1e-6)
     assert table["prior_quantile"].between(0, 1).all()
     # the new trace's prior (its marginals: prior draws leave out the joint factor) is the
-    # previous posterior on the log scale, its sd (widen 1) at most the configured lognormal(0.2, 0.9)'s
+    # previous posterior on the log scale, its sd (widen 1) at most the configured
+    # lognormal(0.2, 0.9)'s
     prior = np.log(run.idata.prior["media_roi"].values.reshape(-1, 2))
     post = np.log(prev.idata.posterior["media_roi"].values.reshape(-1, 2))
     sd = np.minimum(1.0 * post.std(0, ddof=1), 0.9)

@@ -139,7 +139,8 @@ def model_data(ds: xr.Dataset, s: Scaling, dtype=np.float32, bases: Tuple[np.nda
     trend, season = bases or (np.zeros((n_time, 0)), np.zeros((n_time, 0)))
     n_train = n_time if n_train is None else n_train
     train = (np.arange(n_time) < n_train) & ~excluded(ds)
-    lift = lift_data(ds, lambda spend: exposure_scaled(spend, ds, s), s.kpi_scale, train, dtype, seen)
+    lift = lift_data(ds, lambda spend: exposure_scaled(spend, ds, s), s.kpi_scale, train, dtype,
+                     seen)
     kpi_unit = s.kpi_scale * ds["population"].values
     revenue = kpi_unit[:, None] * ds["revenue_per_kpi"].values * train[None, :]
     total_revenue = float((revenue * y).sum())
@@ -147,8 +148,8 @@ def model_data(ds: xr.Dataset, s: Scaling, dtype=np.float32, bases: Tuple[np.nda
     arrays = (y, media, controls, trend, season)
     return ModelData(*(a.astype(dtype) for a in arrays), train, (revenue / total_revenue).astype(dtype),
                      spend_share.astype(dtype), kpi_unit.astype(dtype), lift,
-                     tr.model_inputs(ds, s.treatment_ref).astype(dtype), frequency=frequency(ds, dtype),
-                     seen=seen)
+                     tr.model_inputs(ds, s.treatment_ref).astype(dtype),
+                     frequency=frequency(ds, dtype), seen=seen)
 
 
 def frequency(ds: xr.Dataset, dtype=np.float32) -> Optional[np.ndarray]:

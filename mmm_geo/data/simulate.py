@@ -310,9 +310,10 @@ def true_revenue(spend: np.ndarray, truth: dict, frequency: Optional[dict] = Non
     pop = p["population"]
     x = spend / p["cost_per_impression"] / pop[:, None, None] / p["media_unit"]
     rf, frequency = truth.get("rf") or {}, frequency or {}
-    if set(rf) - set(frequency):
-        raise ValueError(f"true_revenue: the reach & frequency channels {sorted(set(rf) - set(frequency))} "
-                         "need their planned frequency: pass frequency={name: f}")
+    missing = sorted(set(rf) - set(frequency))
+    if missing:
+        raise ValueError(f"true_revenue: the reach & frequency channels {missing} need their "
+                         "planned frequency: pass frequency={name: f}")
     for name, own in rf.items():
         j = names.index(name)
         f = np.broadcast_to(np.asarray(frequency[name], float), x.shape[:2])
