@@ -15,7 +15,8 @@ the design's standard error), the panel is refitted with it as a lift test (``da
 optimal split - true value of the recommended split, both under the simulator's response at the
 same budget and horizon. With ``--noise-draws K`` each chosen test is measured K times, with the
 same K standard-normal draws for every test (common random numbers: two policies that pick one
-test get the same result, and the policies differ only by their tests), one refit each. The
+test get the same result, and the policies differ only by their tests), in antithetic pairs (z
+and -z: the part of the regret linear in the noise cancels), one refit each. The
 candidates are spend cuts (go-dark and halving), which a lift-test
 row on the recorded data expresses exactly.
 
@@ -108,7 +109,8 @@ def one_seed(seed: int, out: Path, args) -> dict:
     width = {str(c): float(q.sel(quantile=0.95, channel=c) - q.sel(quantile=0.05, channel=c))
              for c in q[dims.CHANNEL].values}
     rng = np.random.default_rng(1000 + seed)
-    noise = np.random.default_rng([seed, 99]).standard_normal(args.noise_draws)   # common to all tests
+    half = np.random.default_rng([seed, 99]).standard_normal((args.noise_draws + 1) // 2)
+    noise = np.concatenate([half, -half])[:args.noise_draws]    # common to all tests, antithetic
     n_train = run.ds.sizes[dims.TIME]
     result = {"seed": seed, "true_optimum": best, "regret_before": regret0, "design_s": design_s,
               "candidates": len(table), "roi_width": width, "noise": noise.tolist(), "policies": {}}
@@ -151,7 +153,7 @@ def main() -> None:
     ap.add_argument("--outer", type=int, default=60)
     ap.add_argument("--noise-draws", type=int, default=1,
                     help="measured lifts per chosen test (lift + se * z_k, the same z_k for every "
-                         "test: common random numbers), each refitted; a policy's reduction is "
+                         "test: common random numbers; z and -z in pairs), each refitted; a policy's reduction is "
                          "the mean over them")
     ap.add_argument("--out", type=Path, default=Path("/tmp/design_study"))
     args = ap.parse_args()
