@@ -51,10 +51,10 @@ class AdstockConfig:
 @dataclass(frozen=True)
 class SaturationConfig:
     """Diminishing returns: ``kind`` from ``mmm_geo.model.forms.SATURATIONS`` (hill,
-    michaelis_menten, logistic, tanh). Exposure is scaled so that 1.0 is the channel's typical
-    (mean non-zero) level per capita. ``priors``: the form's own parameters (hill: half_saturation,
-    slope; michaelis_menten and tanh: half_saturation; logistic: lam); ``{dist: fixed, a: v}``
-    fixes one at ``v``."""
+    hill_threshold, michaelis_menten, logistic, tanh). Exposure is scaled so that 1.0 is the
+    channel's typical (mean non-zero) level per capita. ``priors``: the form's own parameters
+    (hill: half_saturation, slope; hill_threshold: those and threshold; michaelis_menten and
+    tanh: half_saturation; logistic: lam); ``{dist: fixed, a: v}`` fixes one at ``v``."""
 
     kind: str = "hill"
     priors: Dict[str, PriorEntry] = field(default_factory=dict)

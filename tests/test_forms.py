@@ -92,9 +92,21 @@ def test_michaelis_menten_and_tanh_hand_computed():
     assert abs(np.tanh(c * 1.5) - 0.5) < 1e-9
 
 
+def test_hill_threshold_is_zero_below_the_threshold_and_hill_of_the_rescaled_excess_above():
+    k, s, t = jnp.array([0.8]), jnp.array([1.5]), jnp.array([0.3])
+    x = jnp.array([[0.1], [0.3], [0.65], [1.0], [2.0]])
+    y = np.asarray(forms.hill_threshold(x, k, s, t))[:, 0]
+    z = np.maximum(np.asarray(x)[:, 0] - 0.3, 0) / 0.7
+    np.testing.assert_allclose(y, z ** 1.5 * (1 + 0.8 ** 1.5) / (z ** 1.5 + 0.8 ** 1.5), rtol=1e-6)
+    assert y[0] == 0 and y[1] == 0 and abs(y[3] - 1) < 1e-6 and y[2] < y[3] < y[4]
+    g = jax.grad(lambda t: forms.hill_threshold(x, k, s, t).sum())(t)
+    assert np.isfinite(np.asarray(g)).all() and float(g[0]) < 0   # a higher threshold, less effect
+
+
 @pytest.mark.parametrize("kind", sorted(SATURATIONS))
 def test_every_saturation_is_zero_at_zero_one_at_one_and_increasing(kind):
-    params = [jnp.asarray([1.3]) for _ in SATURATIONS[kind].priors]
+    # a threshold of 0 (hill_threshold's thresholded side has its own test below)
+    params = [jnp.asarray([0.0 if p == "threshold" else 1.3]) for p in SATURATIONS[kind].priors]
     x = jnp.linspace(0.0, 4.0, 41)[:, None]
     y = np.asarray(SATURATIONS[kind].fn(x, *params))[:, 0]
     assert abs(y[0]) < 1e-7 and abs(y[10] - 1.0) < 1e-5 and (np.diff(y) > 0).all()

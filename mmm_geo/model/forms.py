@@ -94,6 +94,13 @@ def hill(x: jnp.ndarray, half_saturation: jnp.ndarray, slope: jnp.ndarray) -> jn
     return xs * (1.0 + ks) / (xs + ks)
 
 
+def hill_threshold(x: jnp.ndarray, half_saturation: jnp.ndarray, slope: jnp.ndarray,
+                   threshold: jnp.ndarray) -> jnp.ndarray:
+    """The Hill curve of ``max(x - t, 0) / (1 - t)``: no effect below the exposure ``t`` (< 1, a
+    share of typical exposure), still 1 at ``x = 1``; ``t = 0`` is :func:`hill`."""
+    return hill(jnp.maximum(x - threshold, 0.0) / (1.0 - threshold), half_saturation, slope)
+
+
 def michaelis_menten(x: jnp.ndarray, half_saturation: jnp.ndarray) -> jnp.ndarray:
     """``x (1 + K) / (x + K)``: concave from the first unit, half its maximum at ``K``."""
     return x * (1.0 + half_saturation) / (x + half_saturation)
@@ -118,6 +125,7 @@ def linear(x: jnp.ndarray) -> jnp.ndarray:
 
 DECAY = Prior("beta", 2.0, 3.0)
 HALF = Prior("lognormal", 0.0, 0.7)
+SLOPE = Prior("lognormal", 0.2, 0.5)
 ADSTOCKS: Dict[str, Form] = {
     "geometric": Form(geometric, {"alpha": DECAY}),
     "delayed": Form(delayed, {"alpha": DECAY, "peak": Prior("halfnormal", 2.0, 0.0)}),
@@ -130,7 +138,9 @@ ADSTOCKS: Dict[str, Form] = {
     "binomial": Form(binomial, {"alpha": DECAY}),
 }
 SATURATIONS: Dict[str, Form] = {
-    "hill": Form(hill, {"half_saturation": HALF, "slope": Prior("lognormal", 0.2, 0.5)}),
+    "hill": Form(hill, {"half_saturation": HALF, "slope": SLOPE}),
+    "hill_threshold": Form(hill_threshold, {"half_saturation": HALF, "slope": SLOPE,
+                                            "threshold": Prior("beta", 1.0, 5.0)}),
     "michaelis_menten": Form(michaelis_menten, {"half_saturation": HALF}),
     "logistic": Form(logistic, {"lam": Prior("lognormal", 0.0, 1.0)}),
     "tanh": Form(tanh, {"half_saturation": HALF}),
