@@ -315,6 +315,28 @@ def test_locked_channel_keeps_its_history_and_the_rest_is_optimal(data3):
     assert abs(m[0] - m[1]) / m[:2].mean() < 0.01
 
 
+def test_recommendations_outside_the_spend_the_data_saw_are_flagged(data3, capsys):
+    from mmm_geo.optimize.output import allocation_table, outside_data, print_report
+
+    ds, _, _ = data3
+    national = ds["spend"].transpose("geo", "time", "channel").values.sum(0)
+    spans = np.array([national[t:t + 6].sum(0) for t in range(len(national) - 5)])
+    # social's effect is a hundredth of the others': the optimizer moves its budget away
+    params = draws(40, 3, np.log([0.10, 0.08, 0.001]), [0.02] * 3, [1.0] * 3)
+    problem, terms = setup(data3, OptimizeConfig(horizon_weeks=6), params)
+    np.testing.assert_allclose(problem.observed, [spans.min(0), spans.max(0)], rtol=1e-12)
+    assert problem.observed[0, 2] > 0
+    result = optimize(problem, terms, Spec("channel", MEDIA3), SETTINGS)
+    table = allocation_table(result)
+    rec = result.plans["recommended"].sum(0)
+    assert rec[2] < problem.observed[0, 2]
+    expect = np.where(rec < spans.min(0), "below", np.where(rec > spans.max(0), "above", "within"))
+    assert list(table["data_range"]) == list(expect) and expect[2] == "below"
+    assert outside_data(table)["social"] == "below"
+    print_report(result)
+    assert "note: social's recommended" in capsys.readouterr().out
+
+
 def test_profit_with_budget_cap_stops_where_profit_stops(data3):
     cfg = OptimizeConfig(horizon_weeks=6, budget_cap=True, optimizer=OptimizerConfig(
         objective="profit", margin=0.3))

@@ -30,11 +30,14 @@ from mmm_geo.optimize.plan import Result, plan_run
 from mmm_geo.optimize.stacked import contributing, stack_draws
 
 QUANTILES = (0.05, 0.5, 0.95)
+RANGE_TOL = 1e-6      # relative slack of the observed-range check
 
 
 def allocation_table(result: Result) -> pd.DataFrame:
-    """Per channel: current and recommended spend, bounds, marginal return at the optimum (mean and
-    90 % interval over draws) and the spread of the per-draw optimal spend."""
+    """Per channel: current and recommended spend, bounds, the range of spend the data saw over
+    spans of the horizon's length and whether the recommendation is ``below``, ``within`` or
+    ``above`` it, marginal return at the optimum (mean and 90 % interval over draws) and the spread
+    of the per-draw optimal spend."""
     pb = result.problem
     cur, rec = result.plans["current"].sum(0), result.plans["recommended"].sum(0)
     q = np.quantile(result.mroi, [0.05, 0.95], axis=0)
@@ -46,6 +49,10 @@ def allocation_table(result: Result) -> pd.DataFrame:
         | (rec >= pb.channel_hi * (1 - 1e-6)),
         "mroi_mean": result.mroi.mean(0), "mroi_p5": q[0], "mroi_p95": q[1],
     })
+    if pb.observed is not None:
+        lo, hi = pb.observed
+        table = table.assign(observed_min=lo, observed_max=hi, data_range=np.where(
+            rec < lo * (1 - RANGE_TOL), "below", np.where(rec > hi * (1 + RANGE_TOL), "above", "within")))
     if len(result.draw_optima):
         opt = result.draw_optima
         qo = np.quantile(opt, [0.05, 0.5, 0.95], axis=0)
@@ -155,7 +162,16 @@ def summary(result: Result, cfg: OptimizeConfig) -> dict:
             "target": result.target,
             "timing": timing_gain(result) if result.timing is not None else None,
             "recommended": dict(zip(pb.channels, result.plans["recommended"].sum(0).tolist())),
+            "outside_data": outside_data(allocation_table(result)),
             "rf_frequency": planned_frequencies(pb)}
+
+
+def outside_data(table: pd.DataFrame) -> Dict[str, str]:
+    """Channel -> ``below`` or ``above`` for recommendations outside the spend the data saw."""
+    if "data_range" not in table:
+        return {}
+    out = table[table["data_range"] != "within"]
+    return dict(zip(out["channel"].astype(str), out["data_range"]))
 
 
 def planned_frequencies(pb) -> dict:
@@ -213,11 +229,19 @@ def print_report(result: Result, per_geo: bool = False) -> None:
     cols = ["channel", "current", "recommended", "change_pct", "at_bound", "mroi_mean", "mroi_p5",
             "mroi_p95"]
     table = allocation_table(result)
+    cols += ["data_range"] if "data_range" in table else []
     if "draw_opt_sd" in table:
         cols += ["draw_opt_p5", "draw_opt_p95"]
     print("\nRecommended spend per channel (marginal return at the optimum; range of the per-draw "
           "optimum):")
     print(table[cols].to_string(index=False, float_format=_fmt))
+    rows = table.set_index("channel")
+    for name, side in outside_data(table).items():
+        edge = rows.loc[name, "observed_min" if side == "below" else "observed_max"]
+        print(f"note: {name}'s recommended {_fmt(rows.loc[name, 'recommended'])} is {side} the "
+              f"spend of any {len(pb.weeks)} weeks of the data ({'least' if side == 'below' else 'most'} "
+              f"{_fmt(edge)}): the response there is the model's extrapolation; "
+              f"bounds.{name}=[lo,hi] keeps it in range, a lift test at that level checks it")
     if per_geo:
         print("\nPer geo:")
         print(geo_table(result).to_string(index=False, float_format=_fmt))

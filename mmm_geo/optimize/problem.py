@@ -69,6 +69,9 @@ class Problem(NamedTuple):
             frequency), the media component's ``FREQUENCY`` input over the whole sequence (its
             carried-in weeks too); None: no reach & frequency channel.
         rf_channels: the names of the reach & frequency channels.
+        observed: the least and the most each channel spent nationally in any run of the
+            horizon's length in the data, (2, C) (:func:`observed_range`): outside it the
+            recommendation rests on the model's curve where no data were.
     """
 
     geos: np.ndarray
@@ -94,6 +97,7 @@ class Problem(NamedTuple):
     conversion: np.ndarray
     frequency: Optional[np.ndarray] = None
     rf_channels: Tuple[str, ...] = ()
+    observed: Optional[np.ndarray] = None
 
 
 def _fail(problem: str, fix: str) -> None:
@@ -310,7 +314,18 @@ def build_problem(ds: xr.Dataset, scaling: Scaling, model: ModelConfig, cfg: Opt
                    cap=cfg.budget_cap, pattern=pattern * np.ones_like(unit_exposure),
                    offset=start, conversion=conversion * np.ones_like(unit_exposure),
                    frequency=planned_frequency(ds, cfg, model.rf_channels, first_ref, n_ref),
-                   rf_channels=tuple(model.rf_channels), **bounds)
+                   rf_channels=tuple(model.rf_channels), observed=observed_range(spend, horizon),
+                   **bounds)
+
+
+def observed_range(spend: np.ndarray, weeks: int) -> np.ndarray:
+    """The least and the most national spend of each channel in any ``weeks`` consecutive weeks
+    of ``spend`` (G, T, C), (2, C); a span longer than the data scales the data's total to it."""
+    national = spend.sum(0)
+    n = min(weeks, len(national))
+    cum = np.concatenate([np.zeros((1, national.shape[1])), np.cumsum(national, 0)])
+    sums = (cum[n:] - cum[:-n]) * (weeks / n)
+    return np.stack([sums.min(0), sums.max(0)])
 
 
 def planned_frequency(ds: xr.Dataset, cfg: OptimizeConfig, rf: List[str], first: int,

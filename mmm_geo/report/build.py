@@ -35,6 +35,7 @@ SYNERGY_SPEC = [("quantity", "", "text"), ("median", "median", "num"), ("lo", "l
 BUDGET_SPEC = [("channel", "channel", "text"), ("current", "current", "money"),
                ("recommended", "recommended", "money"), ("change_pct", "change %", "ratio"),
                ("mroi_mean", "marginal return at optimum", "ratio"),
+               ("data_range", "vs spend the data saw", "text"),
                ("draw_opt_p5", "per-draw optimum low", "money"),
                ("draw_opt_p95", "per-draw optimum high", "money")]
 OUTCOME_SPEC = [("plan", "plan", "text"), ("spend", "spend", "money"), ("mean", "mean", "money"),
@@ -98,6 +99,13 @@ def budget_section(a: Analysis, cfg: ReportConfig, figs: Dict[str, bytes]) -> st
     body = (f"<p>Horizon: {H.esc(horizon_text(opt['summary']))}; weekly spend per geo and channel "
             f"in <code>{H.esc(cfg.optimize)}/flighting.csv</code>.</p>")
     body += H.table(opt["allocation"], BUDGET_SPEC, "table-budget")
+    alloc = opt["allocation"]
+    out = alloc[alloc["data_range"] != "within"] if "data_range" in alloc else alloc.iloc[:0]
+    if len(out):
+        body += (f"<p class='note'>Outside the spend the data saw over spans of the horizon's "
+                 f"length: {H.esc(', '.join(f'{c} ({r})' for c, r in zip(out['channel'], out['data_range'])))}. "
+                 "There the response is the model's extrapolation: bound those channels "
+                 "(<code>bounds</code>) or test them at that level.</p>")
     body += H.table(opt["outcomes"], OUTCOME_SPEC, "table-outcomes")
     body += add(figs, "budget", plots.budget(opt["allocation"], opt["gain"]),
                 "Left: spend per channel over the horizon. Right: the recommended mix's gain over "
