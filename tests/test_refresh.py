@@ -241,6 +241,18 @@ def test_refresh_fit_end_to_end(quick_run, tmp_path):
     sd = np.minimum(1.0 * post.std(0, ddof=1), 0.9)
     assert np.all(np.abs(prior.mean(0) - post.mean(0)) < 4 * sd / np.sqrt(len(prior)))
     np.testing.assert_allclose(prior.std(0), sd, rtol=0.2)
+    # the report's refresh section shows the table
+    from mmm_geo.report.build import write_report
+    from mmm_geo.report.config import ReportConfig
+    from mmm_geo.report.html import fmt
+
+    page = write_report(ReportConfig(run=str(out)))[0].read_text()
+    section = page[page.index('id="refresh"'):page.index('id="contributions"')]
+    assert str(quick_run) in section and "4 new periods" in section
+    rows = section[section.index('id="table-refresh"'):]
+    for _, row in table.iterrows():
+        for col in ("before", "after_p5", "prior_quantile"):
+            assert f'data-col="{col}">{fmt(row[col], "ratio")}<' in rows
 
 
 def test_a_refresh_likelihood_leaves_out_the_periods_its_priors_hold(tiny_dataset):

@@ -44,6 +44,11 @@ OUTCOME_SPEC = [("plan", "plan", "text"), ("spend", "spend", "money"), ("mean", 
 CHANNEL_SPEC = RANKING_SPEC[3:] + [("spend", "spend", "money"),
                                    ("mean_lag_median", "mean carryover lag (weeks)", "ratio"),
                                    ("roi_geo_cv_median", "ROI spread across geos (CV)", "ratio")]
+REFRESH_SPEC = [("channel", "channel", "text"), ("before", "ROI before", "ratio"),
+                ("before_p5", "low", "ratio"), ("before_p95", "high", "ratio"),
+                ("prior", "refreshed prior", "ratio"), ("after", "ROI after", "ratio"),
+                ("after_p5", "low", "ratio"), ("after_p95", "high", "ratio"),
+                ("change", "change", "pct"), ("prior_quantile", "new median's prior quantile", "ratio")]
 GEO_SPEC = [("channel", "channel", "text"), ("roi_median", "ROI", "ratio"),
             ("roi_lo", "ROI low", "ratio"), ("roi_hi", "ROI high", "ratio")]
 
@@ -113,6 +118,28 @@ def budget_section(a: Analysis, cfg: ReportConfig, figs: Dict[str, bytes]) -> st
     return body
 
 
+def refresh_section(run) -> str:
+    """What changed since the run this one refreshes (``refresh.csv``): per channel the ROI
+    before, under the refreshed prior and after, and the channels the new weeks moved into the
+    prior's tails."""
+    rec, path = run.metrics["refresh"], run.path / "refresh.csv"
+    if not path.is_file():
+        return f"<p class='note'>{H.esc(path)} is missing: re-run the refresh to see what changed.</p>"
+    table = pd.read_csv(path)
+    body = (f"<p>This fit refreshes <code>{H.esc(rec['from'])}</code>: {rec['new_periods']} new "
+            f"periods ({rec['periods']} in all, {rec['previous_periods']} before). The previous "
+            f"posterior, its spread x {rec['widen']:g}, is the prior of {len(rec['sites'])} sites"
+            + ("; the likelihood sees only the new periods" if rec.get("new_weeks") else "")
+            + ".</p>")
+    tails = table[(table["prior_quantile"] < 0.05) | (table["prior_quantile"] > 0.95)]
+    body += (f"<p class='note'>The new periods moved {H.esc(', '.join(tails['channel']))} into the "
+             "tail of what the previous run expected (the new median outside the refreshed prior's "
+             "central 90 %): look at those channels' new weeks before trusting the change.</p>"
+             if len(tails) else "<p>For every channel the new median lies inside the refreshed "
+             "prior's central 90 %: the new periods agree with what the previous run expected.</p>")
+    return body + H.table(table, REFRESH_SPEC, "table-refresh")
+
+
 def channel_section(a: Analysis, channel: str, frame: pd.DataFrame,
                     figs: Dict[str, bytes]) -> str:
     """ROI, curves, carryover and geo spread of one channel."""
@@ -169,6 +196,8 @@ def render(a: Analysis, run, cfg: ReportConfig, diag: pd.DataFrame) -> tuple[str
     sections = [
         ("summary", "Executive summary", executive(a, run, cfg.prob, figs, cfg.currency, cfg.design)),
         ("trust", "Why trust the model", trust_section(a, run, figs, diag)),
+        *([("refresh", "What changed since the last run", refresh_section(run))]
+          if "refresh" in run.metrics else []),
         ("contributions", "What drove the KPI", contributions_section(a, run, figs)),
         ("budget", "Budget recommendation", budget_section(a, cfg, figs)),
         ("planner", "Plan your own mix", planner.section(
