@@ -18,6 +18,7 @@ from mmm_geo.analysis.frequency import frequency_table
 from mmm_geo.analysis.mediation import mediation_table
 from mmm_geo.errors import ConfigError, RunError
 from mmm_geo.inference.trace import atomic_write
+from mmm_geo.optimize.output import outside_data
 from mmm_geo.report import html as H
 from mmm_geo.report import planner, plots, tables
 from mmm_geo.report.analyse import Analysis, analyse, geo_order
@@ -104,11 +105,10 @@ def budget_section(a: Analysis, cfg: ReportConfig, figs: Dict[str, bytes]) -> st
     body = (f"<p>Horizon: {H.esc(horizon_text(opt['summary']))}; weekly spend per geo and channel "
             f"in <code>{H.esc(cfg.optimize)}/flighting.csv</code>.</p>")
     body += H.table(opt["allocation"], BUDGET_SPEC, "table-budget")
-    alloc = opt["allocation"]
-    out = alloc[alloc["data_range"] != "within"] if "data_range" in alloc else alloc.iloc[:0]
-    if len(out):
+    out = outside_data(opt["allocation"])
+    if out:
         body += (f"<p class='note'>Outside the spend the data saw over spans of the horizon's "
-                 f"length: {H.esc(', '.join(f'{c} ({r})' for c, r in zip(out['channel'], out['data_range'])))}. "
+                 f"length: {H.esc(', '.join(f'{c} ({r})' for c, r in out.items()))}. "
                  "There the response is the model's extrapolation: bound those channels "
                  "(<code>bounds</code>) or test them at that level.</p>")
     body += H.table(opt["outcomes"], OUTCOME_SPEC, "table-outcomes")
