@@ -145,20 +145,22 @@ def replan_capture(run, truth: dict, weeks: int = 52) -> dict:
 # ---------------------------------------------------------------- one panel of the battery
 
 def panel_config(seed: int, geos: int = 10, weeks: int = 104, channels: int = 5,
-                 quick: bool = False, max_lag: int = 13, model: Sequence[str] = ()) -> FitConfig:
+                 quick: bool = False, max_lag: int = 13, model: Sequence[str] = (),
+                 inference: Sequence[str] = ()) -> FitConfig:
     """The battery's fit of wide-family panel ``seed``: the DEFAULT model and inference (quick:
     2 chains x 200 + 200 draws, for smoke checks), with dotted ``model`` overrides (e.g.
-    ``media_prior.kind=effect``) to measure an alternative on the same panels."""
+    ``media_prior.kind=effect``) and ``inference`` overrides (e.g. ``target_accept=0.95``) to
+    measure an alternative on the same panels."""
     sim = SimulationConfig(family="wide", seed=seed, geos=geos, weeks=weeks, channels=channels,
                            max_lag=max_lag)
-    inference = (InferenceConfig(chains=2, warmup=200, draws=200, progress_bar=False, ess_min=50)
-                 if quick else InferenceConfig(progress_bar=False))
-    cfg = FitConfig(simulation=sim, inference=inference, name=f"coverage_{seed}", seed=seed)
-    if not model:
+    base = (InferenceConfig(chains=2, warmup=200, draws=200, progress_bar=False, ess_min=50)
+            if quick else InferenceConfig(progress_bar=False))
+    cfg = FitConfig(simulation=sim, inference=base, name=f"coverage_{seed}", seed=seed)
+    if not model and not inference:
         return cfg
     from omegaconf import OmegaConf
 
-    dots = OmegaConf.from_dotlist([f"model.{o}" for o in model])
+    dots = OmegaConf.from_dotlist([f"model.{o}" for o in model] + [f"inference.{o}" for o in inference])
     return to_config(OmegaConf.merge(OmegaConf.create(asdict(cfg)), dots), FitConfig)
 
 

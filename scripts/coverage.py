@@ -64,12 +64,15 @@ def parse(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--model", nargs="*", default=[],
                    help="dotted model overrides to measure against the default, e.g. "
                         "media_prior.kind=effect saturation.priors.slope.dist=fixed")
+    p.add_argument("--inference", nargs="*", default=[],
+                   help="dotted inference overrides, e.g. target_accept=0.95")
     return p.parse_args(argv)
 
 
 def settings(args: argparse.Namespace) -> str:
     return (f"{args.geos}x{args.weeks}x{args.channels} lag {args.max_lag} window {args.window} "
-            f"{'quick' if args.quick else 'full'}" + "".join(f" {o}" for o in args.model))
+            f"{'quick' if args.quick else 'full'}" + "".join(f" {o}" for o in args.model)
+            + "".join(f" inference.{o}" for o in args.inference))
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -146,7 +149,7 @@ def main(argv: Optional[List[str]] = None) -> int:
              if not len(done) or s not in set(done["seed"])]
     print(f"{setting}: {args.panels - len(seeds)} panels done, {len(seeds)} to fit", flush=True)
     cfgs = {s: panel_config(s, args.geos, args.weeks, args.channels, args.quick, args.max_lag,
-                            args.model) for s in seeds}
+                            args.model, args.inference) for s in seeds}
     if args.jobs <= 1:
         for s in seeds:
             record(out, setting, *evaluate_panel(cfgs[s], out / f"panel_{s:02d}", args.window))
