@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from mmm_geo.errors import ConfigError
 from mmm_geo.plan_config import ForecastConfig, HorizonSpec
@@ -311,6 +311,16 @@ def to_config(cfg: Any, cls: type = FitConfig) -> Any:
         return OmegaConf.to_object(merged)
     except Exception as err:  # omegaconf raises several error types with useful messages
         raise ConfigError(f"invalid configuration: {err}") from None
+
+
+def with_overrides(cfg: Any, dots: Sequence[str]) -> Any:
+    """``cfg`` (a frozen config dataclass) with dotted overrides such as ``model.adstock.kind=gamma``."""
+    if not dots:
+        return cfg
+    from omegaconf import OmegaConf
+
+    merged = OmegaConf.merge(OmegaConf.create(asdict(cfg)), OmegaConf.from_dotlist(list(dots)))
+    return to_config(merged, type(cfg))
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
 import traceback
 from pathlib import Path
 from typing import Callable, Dict, List, Sequence, Tuple
@@ -25,7 +24,7 @@ import xarray as xr
 
 from mmm_geo import dims
 from mmm_geo.config import (FitConfig, InferenceConfig, OptimizeConfig, OptimizerConfig,
-                            SimulationConfig, config_hash, to_config)
+                            SimulationConfig, config_hash, with_overrides)
 from mmm_geo.analysis.checks import true_metric
 from mmm_geo.data.sim_wide import CLASSES
 from mmm_geo.data.simulate import true_revenue
@@ -156,12 +155,7 @@ def panel_config(seed: int, geos: int = 10, weeks: int = 104, channels: int = 5,
     base = (InferenceConfig(chains=2, warmup=200, draws=200, progress_bar=False, ess_min=50)
             if quick else InferenceConfig(progress_bar=False))
     cfg = FitConfig(simulation=sim, inference=base, name=f"coverage_{seed}", seed=seed)
-    if not model and not inference:
-        return cfg
-    from omegaconf import OmegaConf
-
-    dots = OmegaConf.from_dotlist([f"model.{o}" for o in model] + [f"inference.{o}" for o in inference])
-    return to_config(OmegaConf.merge(OmegaConf.create(asdict(cfg)), dots), FitConfig)
+    return with_overrides(cfg, [f"model.{o}" for o in model] + [f"inference.{o}" for o in inference])
 
 
 def evaluate_panel(cfg: FitConfig, out: Path, weeks: int = 52) -> Tuple[pd.DataFrame, dict]:

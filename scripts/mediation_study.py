@@ -33,7 +33,8 @@ import pandas as pd
 
 from mmm_geo.analysis.draws import map_draws
 from mmm_geo.analysis.mediation import mediation_metrics, true_value
-from mmm_geo.config import FitConfig, InferenceConfig, ModelConfig, Prior, PriorsConfig, SimMediation, SimulationConfig
+from mmm_geo.config import (FitConfig, InferenceConfig, ModelConfig, Prior, PriorsConfig, SimMediation, SimulationConfig,
+                            with_overrides)
 from mmm_geo.data.simulate import simulate
 from mmm_geo.inference.mcmc import run_nuts
 from mmm_geo.model import mediation
@@ -74,7 +75,8 @@ def study(seed: int, args) -> list:
     model = ModelConfig(mediation=MediationConfig(mediator=args.mediator, upstream=args.upstream),
                         priors=PriorsConfig(media_geo_sd=Prior("fixed", sim.media_geo_sd, 0.0)))
     inference = InferenceConfig(chains=args.chains, warmup=args.warmup, draws=args.draws, progress_bar=False)
-    ready = setup(FitConfig(simulation=sim, model=model, inference=inference, seed=seed))
+    ready = setup(with_overrides(FitConfig(simulation=sim, model=model, inference=inference, seed=seed),
+                                 [f"model.{o}" for o in args.model]))
     _, truth = simulate(sim)
     cfg, ds = ready.cfg.model, ready.ds
     scaling, data = window_data(ready.cfg, ds, ready.lengths[-1])
@@ -115,6 +117,8 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--draws", type=int, default=300)
+    parser.add_argument("--model", nargs="*", default=[],
+                        help="dotted model overrides for both methods, e.g. adstock.kind=geometric")
     parser.add_argument("--out", default="experiments/mediation")
     args = parser.parse_args()
     out = Path(args.out)
