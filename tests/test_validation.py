@@ -203,3 +203,15 @@ def test_cli_adstock_window_exits_2(tmp_path):
 def test_cli_missing_file_exits_2(tmp_path):
     proc = run_fit(tmp_path, "data.path=nope.csv")
     assert_clean_exit(proc, "nope.csv: file not found")
+
+
+def test_dotted_overrides_change_only_what_they_name_and_reject_unknown_keys():
+    from mmm_geo.config import with_overrides
+
+    cfg = FitConfig()
+    assert with_overrides(cfg, []) is cfg
+    got = with_overrides(cfg, ["model.adstock.kind=geometric", "inference.target_accept=0.95"])
+    assert (got.model.adstock.kind, got.inference.target_accept) == ("geometric", 0.95)
+    assert replace(got, model=cfg.model, inference=cfg.inference) == cfg
+    with pytest.raises(ConfigError, match="target_acept"):
+        with_overrides(cfg, ["inference.target_acept=0.95"])
